@@ -1,0 +1,233 @@
+"""Generate the exercise notebooks in ``notebooks/`` from the solutions in ``solutions/``.
+
+Usage (from the repository root)::
+
+    python -m course_utils.build            # regenerate notebooks/ from solutions/
+    python -m course_utils.build --check    # exit 1 when notebooks/ is out of date
+    python -m course_utils.build --execute solutions/00_start_here.ipynb   # re-run, then regenerate
+
+Solution regions are fenced in code cells by lines that hold only the markers::
+
+    ### BEGIN SOLUTION
+    ...
+    ### END SOLUTION
+
+and in markdown cells by ``<!-- BEGIN SOLUTION -->`` ... ``<!-- END SOLUTION -->``.
+A code region becomes ``# YOUR CODE HERE`` plus ``raise NotImplementedError("Exercise N.M: ...")``
+at the indentation of its BEGIN marker; the exercise id comes from the cell's
+``# Exercise N.M`` comment, which every cell with a region must have. A markdown region
+becomes "Your answer here.". Exercise notebooks lose their outputs, execution counts and
+saved widget state; everything else is copied unchanged, so regeneration is byte-stable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions"
+NOTEBOOKS = ROOT / "notebooks"
+
+EXERCISE_ID = re.compile(r"^\s*#\s*Exercise\s+(\d+\.\d+)\b", re.MULTILINE)
+MARKDOWN_ANSWER = "Your answer here."
+
+
+class MarkerError(ValueError):
+    """A solution marker is malformed; the message names notebook, cell and line."""
+
+
+@dataclass(frozen=True)
+class _Markers:
+    begin: re.Pattern
+    end: re.Pattern
+    begin_text: str
+    end_text: str
+
+
+_CODE = _Markers(
+    re.compile(r"^(\s*)### BEGIN SOLUTION\s*$"),
+    re.compile(r"^(\s*)### END SOLUTION\s*$"),
+    "### BEGIN SOLUTION",
+    "### END SOLUTION",
+)
+_MARKDOWN = _Markers(
+    re.compile(r"^(\s*)<!-- BEGIN SOLUTION -->\s*$"),
+    re.compile(r"^(\s*)<!-- END SOLUTION -->\s*$"),
+    "<!-- BEGIN SOLUTION -->",
+    "<!-- END SOLUTION -->",
+)
+
+
+def _replace_regions(source: str, markers: _Markers, replacement, where: str) -> tuple[str, int]:
+    """Replace every fenced region of ``source``; ``replacement(indent)`` gives the new lines.
+
+    Returns the new source and the number of regions. ``where`` prefixes error messages.
+    """
+    out: list[str] = []
+    open_line: int | None = None
+    indent = ""
+    regions = 0
+    for number, line in enumerate(source.split("\n"), start=1):
+        begin, end = markers.begin.match(line), markers.end.match(line)
+        if begin:
+            if open_line is not None:
+                raise MarkerError(
+                    f"{where}, line {number}: nested '{markers.begin_text}' "
+                    f"(the region opened at line {open_line} is not closed yet)"
+                )
+            open_line, indent = number, begin.group(1)
+        elif end:
+            if open_line is None:
+                raise MarkerError(
+                    f"{where}, line {number}: '{markers.end_text}' without a matching "
+                    f"'{markers.begin_text}'"
+                )
+            out.extend(replacement(indent))
+            open_line = None
+            regions += 1
+        elif "BEGIN SOLUTION" in line or "END SOLUTION" in line:
+            raise MarkerError(
+                f"{where}, line {number}: malformed marker {line.strip()!r}; a marker line "
+                f"holds only '{markers.begin_text}' or '{markers.end_text}'"
+            )
+        elif open_line is None:
+            out.append(line)
+    if open_line is not None:
+        raise MarkerError(
+            f"{where}, line {open_line}: '{markers.begin_text}' is never closed with "
+            f"'{markers.end_text}'"
+        )
+    return "\n".join(out), regions
+
+
+def make_exercise(nb: nbformat.NotebookNode, name: str = "<notebook>") -> nbformat.NotebookNode:
+    """Return the exercise version of a solution notebook (the input is not modified)."""
+    nb = copy.deepcopy(nb)
+    for index, cell in enumerate(nb.cells):
+        where = f"{name}: cell {index}"
+        if cell.cell_type == "code":
+            ids = EXERCISE_ID.findall(cell.source)
+
+            def code_stub(indent: str, ids=ids, where=where) -> list[str]:
+                if not ids:
+                    raise MarkerError(
+                        f"{where}: a cell with a solution region needs an '# Exercise N.M' "
+                        "comment so that the exercise can be named"
+                    )
+                return [
+                    f"{indent}# YOUR CODE HERE",
+                    f'{indent}raise NotImplementedError("Exercise {ids[0]}: replace this line with your code")',
+                ]
+
+            cell.source, _ = _replace_regions(cell.source, _CODE, code_stub, where)
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop("execution", None)
+        elif cell.cell_type == "markdown":
+            cell.source, _ = _replace_regions(
+                cell.source, _MARKDOWN, lambda indent: [indent + MARKDOWN_ANSWER], where
+            )
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def render(nb: nbformat.NotebookNode) -> str:
+    """Serialise a notebook deterministically (the format Jupyter itself writes)."""
+    text = nbformat.writes(nb)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def exercise_text(solution_path: Path) -> str:
+    """The exercise notebook text generated from one solution notebook."""
+    nb = nbformat.read(solution_path, as_version=4)
+    try:
+        name = str(solution_path.relative_to(ROOT))
+    except ValueError:
+        name = str(solution_path)
+    return render(make_exercise(nb, name))
+
+
+def solution_paths(solutions: Path = SOLUTIONS) -> list[Path]:
+    return sorted(p for p in solutions.glob("*.ipynb") if p.is_file())
+
+
+def stale_notebooks(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS) -> list[str]:
+    """Descriptions of every way ``notebooks/`` differs from what the generator makes."""
+    problems = []
+    expected_names = set()
+    for path in solution_paths(solutions):
+        expected_names.add(path.name)
+        target = notebooks / path.name
+        if not target.exists():
+            problems.append(f"{target.name}: missing")
+        elif target.read_text(encoding="utf-8") != exercise_text(path):
+            problems.append(f"{target.name}: differs from what solutions/{path.name} generates")
+    for extra in sorted(notebooks.glob("*.ipynb")):
+        if extra.name not in expected_names:
+            problems.append(f"{extra.name}: has no solution notebook in solutions/")
+    return problems
+
+
+def build(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS) -> list[Path]:
+    """Write every exercise notebook; return the paths that changed."""
+    notebooks.mkdir(exist_ok=True)
+    changed = []
+    for path in solution_paths(solutions):
+        text = exercise_text(path)
+        target = notebooks / path.name
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
+            changed.append(target)
+    return changed
+
+
+def execute_in_place(path: Path, timeout: int = 1800) -> None:
+    """Run a solution notebook top to bottom in the current environment and save its outputs."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute()
+    path.write_text(render(nb), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.build", description=__doc__.split("\n")[0])
+    parser.add_argument("--check", action="store_true", help="only report whether notebooks/ is up to date")
+    parser.add_argument("--execute", nargs="+", metavar="SOLUTION", type=Path,
+                        help="execute these solution notebooks in place (outputs kept) before building")
+    args = parser.parse_args(argv)
+    try:
+        if args.check:
+            problems = stale_notebooks()
+            if problems:
+                print("notebooks/ is out of date with solutions/:", *problems, sep="\n  ")
+                print("Run `python -m course_utils.build` to regenerate it.")
+                return 1
+            print(f"notebooks/ is up to date ({len(solution_paths())} notebooks).")
+            return 0
+        for path in args.execute or []:
+            if not path.is_file():
+                parser.error(f"{path}: no such notebook")
+            print(f"executing {path} ...", flush=True)
+            execute_in_place(path.resolve())
+        for target in build():
+            print(f"wrote {target.relative_to(ROOT)}")
+        return 0
+    except MarkerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
