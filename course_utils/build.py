@@ -209,19 +209,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.check:
-            problems = stale_notebooks()
+            problems = stale_notebooks(SOLUTIONS, NOTEBOOKS)
             if problems:
                 print("notebooks/ is out of date with solutions/:", *problems, sep="\n  ")
                 print("Run `python -m course_utils.build` to regenerate it.")
                 return 1
-            print(f"notebooks/ is up to date ({len(solution_paths())} notebooks).")
+            print(f"notebooks/ is up to date ({len(solution_paths(SOLUTIONS))} notebooks).")
             return 0
         for path in args.execute or []:
             if not path.is_file():
                 parser.error(f"{path}: no such notebook")
             print(f"executing {path} ...", flush=True)
             execute_in_place(path.resolve())
-        for target in build():
+        for target in build(SOLUTIONS, NOTEBOOKS):
             print(f"wrote {target.relative_to(ROOT)}")
         return 0
     except MarkerError as exc:

@@ -38,6 +38,7 @@ PASSED, FAILED, NOT_ATTEMPTED, ERROR = "passed", "failed", "not attempted", "err
 CHECK_MARK = "NBVAL_CHECK_OUTPUT"
 NOT_ATTEMPTED_ERRORS = {"NotImplementedError", "ExerciseNotAttempted"}
 FEEDBACK_ERRORS = {"ExerciseError", "AssertionError"}
+NOT_ATTEMPTED_FEEDBACK = "still raises NotImplementedError"
 
 
 class GradeInputError(Exception):
@@ -91,9 +92,9 @@ def _stdout_of(cell) -> str:
 def _describe(error: dict) -> str:
     ename, evalue = error.get("ename", "Error"), error.get("evalue", "")
     if ename in ("SyntaxError", "IndentationError", "TabError"):
-        lines = [_one_line(line) for line in error.get("traceback", []) if "line" in line]
-        where = f" ({lines[0]})" if lines else ""
-        return f"your cell has a {ename}: {evalue}{where}"
+        # IPython names the cell's temporary file: "invalid syntax (1512602710.py, line 2)"
+        evalue = re.sub(r"\(\S+\.py, line (\d+)\)", r"(line \1 of the cell)", evalue)
+        return f"your cell has a {ename}: {evalue}"
     return f"{ename}: {evalue}"
 
 
@@ -166,7 +167,7 @@ def _status(exercise: str, cells: list, checks: list) -> tuple[str, str]:
         if error is None:
             continue
         if error.get("ename") in NOT_ATTEMPTED_ERRORS:
-            return NOT_ATTEMPTED, "the exercise cell still raises NotImplementedError"
+            return NOT_ATTEMPTED, NOT_ATTEMPTED_FEEDBACK
         return FAILED, _one_line(_describe(error))
     if not checks:
         return ERROR, "no check cell follows this exercise"
@@ -175,7 +176,7 @@ def _status(exercise: str, cells: list, checks: list) -> tuple[str, str]:
         if error is not None:
             ename, evalue = error.get("ename", ""), error.get("evalue", "")
             if ename in NOT_ATTEMPTED_ERRORS:
-                return NOT_ATTEMPTED, _one_line(evalue)
+                return NOT_ATTEMPTED, NOT_ATTEMPTED_FEEDBACK
             if ename in FEEDBACK_ERRORS:
                 return FAILED, _one_line(evalue)
             if ename == "KeyboardInterrupt":

@@ -1,0 +1,61 @@
+"""Repository-level promises: README commands, CI, Binder requirements, chapter map."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _requirements(path: Path) -> dict[str, str]:
+    """name -> specifier for every package line (options, comments and `-e .` skipped)."""
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        match = re.match(r"^([A-Za-z0-9_.-]+)(\[[^\]]*\])?\s*(.*)$", line)
+        assert match, f"unreadable requirement {line!r} in {path}"
+        found[match.group(1).lower()] = (match.group(2) or "") + match.group(3).replace(" ", "")
+    return found
+
+
+def test_torch_is_bounded_to_the_cpu_wheel_range():
+    assert _requirements(ROOT / "requirements.txt")["torch"] == ">=2.2,<2.14"
+
+
+def test_root_requirements_install_course_utils_itself():
+    assert "-e ." in (ROOT / "requirements.txt").read_text().splitlines()
+
+
+def test_binder_requirements_match_the_root_file():
+    root = _requirements(ROOT / "requirements.txt")
+    binder = _requirements(ROOT / "binder" / "requirements.txt")
+    assert binder == root, "binder/requirements.txt has drifted from requirements.txt"
+    text = (ROOT / "binder" / "requirements.txt").read_text()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in text  # CPU-only torch on Binder
+    assert "pip install" in (ROOT / "binder" / "postBuild").read_text()     # course_utils installed
+
+
+def _readme_block(label: str) -> str:
+    match = re.search(rf"<!-- {label} -->\s*```bash\n(.*?)\n```", README, re.S)
+    assert match, f"README has no ```bash block after <!-- {label} -->"
+    return match.group(1).strip()
+
+
+def test_ci_runs_exactly_the_readme_commands():
+    ci = (ROOT / ".ci" / "run").read_text()
+    install_and_open = _readme_block("install-and-open")
+    install_and_test = _readme_block("install-and-test")
+    install, test = install_and_test.rsplit(" && ", 1)
+    assert install_and_open.startswith(install + " && jupyter lab")
+    for command in install.split(" && ") + [test]:
+        assert command in ci, f".ci/run does not run the README's `{command}`"
+
+
+def test_readme_chapter_map_links_every_notebook():
+    for solution in sorted((ROOT / "solutions").glob("*.ipynb")):
+        assert f"(solutions/{solution.name})" in README, f"README does not link solutions/{solution.name}"
+        assert f"(notebooks/{solution.name})" in README, f"README does not link notebooks/{solution.name}"
+    for link in re.findall(r"\]\(((?:solutions|notebooks)/[^)]+)\)", README):
+        assert (ROOT / link).exists(), f"README links {link}, which does not exist"
