@@ -225,3 +225,21 @@ def test_checks_report_not_attempted():
         check_logsumexp(stub)
     with pytest.raises(ExerciseNotAttempted, match=r"Exercise 0\.2 is not attempted yet"):
         check_boltzmann(stub)
+
+
+def test_notebook_shows_feedback_without_checker_frames():
+    """In a kernel, a rejected answer shows the feedback; a crash keeps the student's traceback."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[
+        new_code_cell("import numpy as np\nfrom course_utils.checks.ch00 import check_logsumexp"),
+        new_code_cell("check_logsumexp(lambda x, axis=-1, keepdims=False: np.max(x, axis=axis, keepdims=keepdims))"),
+        new_code_cell("def mine(x, axis=-1, keepdims=False):\n    return x['oops']\ncheck_logsumexp(mine)"),
+    ])
+    NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=120).execute()
+    rejected, crashed = (next(o for o in c.outputs if o.output_type == "error") for c in nb.cells[1:])
+    assert rejected.ename == "ExerciseError" and "returned the maximum" in rejected.evalue
+    assert "compare_with_reference" not in "\n".join(rejected.traceback)  # no checker internals
+    assert crashed.ename == "ExerciseError" and "raised IndexError" in crashed.evalue
+    assert "x['oops']" in "\n".join(crashed.traceback)  # the student's failing line is shown

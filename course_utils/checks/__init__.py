@@ -292,3 +292,25 @@ def compare_with_reference(
 def passed(exercise: str, message: str) -> None:
     """Print the single deterministic success line that nbval compares."""
     print(f"Exercise {exercise} passed: {message}")
+
+
+def _show_feedback(shell, etype, evalue, tb, tb_offset=None):
+    """IPython display of an ExerciseError: the feedback alone, without the checker's frames.
+
+    When the student's own code crashed (the error has a cause), the full traceback is
+    kept, because it points at the line to fix.
+    """
+    shell.showtraceback((etype, evalue, tb), exception_only=evalue.__cause__ is None)
+
+
+def _register_ipython_display() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: nothing to register
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((ExerciseError,), _show_feedback)
+
+
+_register_ipython_display()
