@@ -1,0 +1,96 @@
+"""Shared figures: gridworld heatmaps, policy arrows, learning curves."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .mdp import ACTIONS, TabularMDP
+
+__all__ = ["plot_grid_values", "plot_policy_arrows", "plot_learning_curves"]
+
+
+def plot_grid_values(
+    mdp: TabularMDP,
+    values: np.ndarray,
+    ax: plt.Axes | None = None,
+    *,
+    title: str = "",
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    annotate: bool = False,
+    colorbar: bool = True,
+    fmt: str = "{:.2f}",
+) -> plt.Axes:
+    """Draw per-state ``values`` (S,) of a gridworld as a heatmap; walls are grey.
+
+    Cells of special types (goals ``G``, traps ``T``, ...) are labelled with their letter.
+    """
+    ax = ax or plt.gca()
+    grid = mdp.to_grid(values)
+    cmap_obj = plt.get_cmap(cmap).copy()
+    cmap_obj.set_bad("0.6")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap_obj, vmin=vmin, vmax=vmax)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    for (r, c), value in zip(mdp.cells, values):
+        kind = mdp.layout[r][c] if mdp.layout else "."
+        label = kind if kind not in ".S" else ""
+        if annotate:
+            label = (label + " " if label else "") + fmt.format(value)
+        if label:
+            ax.text(c, r, label, ha="center", va="center", color="white", fontsize=8,
+                    fontweight="bold" if kind not in ".S" else "normal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)
+    return ax
+
+
+def plot_policy_arrows(
+    mdp: TabularMDP, pi: np.ndarray, ax: plt.Axes | None = None, *, color: str = "white", scale: float = 0.4
+) -> plt.Axes:
+    """Overlay a stationary policy pi (S, A): one arrow per move, length = its probability.
+
+    The probability of "stay" is drawn as a dot whose size grows with it.
+    """
+    ax = ax or plt.gca()
+    pi = np.asarray(pi, dtype=np.float64)
+    if pi.shape != (mdp.n_states, mdp.n_actions):
+        raise ValueError(f"pi must have shape {(mdp.n_states, mdp.n_actions)}, got {pi.shape}")
+    rows, cols = mdp.cells[:, 0], mdp.cells[:, 1]
+    for a, (name, (dr, dc)) in enumerate(ACTIONS[: mdp.n_actions]):
+        if name == "stay":
+            ax.scatter(cols, rows, s=60 * pi[:, a], color=color, zorder=3)
+            continue
+        ax.quiver(cols, rows, dc * pi[:, a] * scale, -dr * pi[:, a] * scale, color=color,
+                  angles="xy", scale_units="xy", scale=1, width=0.006, zorder=3)
+    return ax
+
+
+def plot_learning_curves(
+    curves: Mapping[str, Sequence[np.ndarray]] | Mapping[str, np.ndarray],
+    x: np.ndarray | None = None,
+    ax: plt.Axes | None = None,
+    *,
+    xlabel: str = "step",
+    ylabel: str = "return",
+    title: str = "",
+) -> plt.Axes:
+    """Plot one line per label; a 2-D array (runs, points) is drawn as mean ± one std."""
+    ax = ax or plt.gca()
+    for label, ys in curves.items():
+        ys = np.asarray(ys, dtype=np.float64)
+        ys = ys[None, :] if ys.ndim == 1 else ys
+        xs = np.arange(ys.shape[1]) if x is None else np.asarray(x)
+        mean = ys.mean(axis=0)
+        (line,) = ax.plot(xs, mean, label=label)
+        if ys.shape[0] > 1:
+            std = ys.std(axis=0)
+            ax.fill_between(xs, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend()
+    return ax
