@@ -6,4 +6,3 @@ import os
 # Notebook kernels started by nbval inherit this through the environment.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("COURSE_THREADS", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
