@@ -127,12 +127,19 @@ def backward_messages(
 
 
 def soft_policy(Q: np.ndarray, V: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    """pi(a | s) = exp((Q - V[..., None]) / alpha); Q is (..., S, A) and V is (..., S)."""
+    """pi(a | s) = exp((Q - V[..., None]) / alpha); Q is (..., S, A) and V is (..., S).
+
+    V must be the soft max of Q (as returned by backward_messages / soft_value_iteration);
+    the result is renormalised over actions to remove rounding error.
+    """
     alpha = _check_alpha(alpha)
     Q, V = np.asarray(Q, dtype=np.float64), np.asarray(V, dtype=np.float64)
     if Q.shape[:-1] != V.shape:
         raise ValueError(f"V must have Q's shape without the action axis: Q {Q.shape}, V {V.shape}")
-    return np.exp((Q - V[..., None]) / alpha)
+    pi = np.exp((Q - V[..., None]) / alpha)
+    # Exact when V is the soft max of Q; renormalising removes the rounding that builds up for
+    # rewards of size 1e3 at alpha = 1e-3, so forward_messages always receives distributions.
+    return pi / pi.sum(axis=-1, keepdims=True)
 
 
 def forward_messages(P: np.ndarray, pi: np.ndarray, p0: np.ndarray, horizon: int) -> np.ndarray:
