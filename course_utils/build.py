@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     python -m course_utils.build            # regenerate notebooks/ from solutions/
     python -m course_utils.build --check    # exit 1 when notebooks/ is out of date
-    python -m course_utils.build --execute solutions/00_start_here.ipynb   # re-run, then regenerate
+    python -m course_utils.build --execute solutions/00_start_here.ipynb   # re-run it, regenerate its twin
 
 Solution regions are fenced in code cells by lines that hold only the markers::
 
@@ -175,11 +175,16 @@ def stale_notebooks(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS) ->
     return problems
 
 
-def build(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS) -> list[Path]:
-    """Write every exercise notebook; return the paths that changed."""
+def build(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS, only: list[str] | None = None) -> list[Path]:
+    """Write the exercise notebooks (all, or those whose file names are in ``only``).
+
+    Returns the paths that changed.
+    """
     notebooks.mkdir(exist_ok=True)
     changed = []
     for path in solution_paths(solutions):
+        if only is not None and path.name not in only:
+            continue
         text = exercise_text(path)
         target = notebooks / path.name
         if not target.exists() or target.read_text(encoding="utf-8") != text:
@@ -221,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"{path}: no such notebook")
             print(f"executing {path} ...", flush=True)
             execute_in_place(path.resolve())
-        for target in build(SOLUTIONS, NOTEBOOKS):
+        # After --execute, regenerate only the executed chapters (others may be mid-edit).
+        only = [path.name for path in args.execute] if args.execute else None
+        for target in build(SOLUTIONS, NOTEBOOKS, only):
             print(f"wrote {target.relative_to(ROOT)}")
         return 0
     except MarkerError as exc:

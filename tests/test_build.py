@@ -79,6 +79,15 @@ def test_regeneration_is_byte_stable(tmp_path):
     assert stale_notebooks(solutions, notebooks) == []
 
 
+def test_build_can_regenerate_only_some_chapters(tmp_path):
+    solutions, notebooks = tmp_path / "solutions", tmp_path / "notebooks"
+    solutions.mkdir()
+    for name in ("03_x.ipynb", "04_y.ipynb"):
+        nbformat.write(_notebook(new_code_cell(SOLUTION_CELL)), solutions / name)
+    assert [p.name for p in build.build(solutions, notebooks, only=["04_y.ipynb"])] == ["04_y.ipynb"]
+    assert not (notebooks / "03_x.ipynb").exists()
+
+
 def test_stale_missing_and_extra_notebooks_are_reported(tmp_path):
     solutions, notebooks = tmp_path / "solutions", tmp_path / "notebooks"
     solutions.mkdir()
