@@ -71,6 +71,9 @@ def lab(tmp_path_factory):
     notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))  # every cell in the DOM, not only visible ones
     port, token = _free_port(), uuid.uuid4().hex
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings),
                JUPYTERLAB_WORKSPACES_DIR=str(work / ".workspaces"), COURSE_THREADS="1")
@@ -124,21 +127,24 @@ def test_widgets_render_and_respond_in_jupyterlab(lab, browser, name, tmp_path):
     base, token, _ = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{base}/lab/tree/{name}?token={token}", wait_until="domcontentloaded")
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        # a workspace of its own, reset, so that only this notebook is open
+        page.goto(f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}",
+                  wait_until="domcontentloaded")
         page.wait_for_function(
-            "() => { const w = window.jupyterapp.shell.currentWidget;"
-            " return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
-            " && w.sessionContext.session.kernel.status === 'idle'; }",
-            timeout=60_000,
-        )
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        # every cell has run when no prompt shows "[*]" and the last cell has an execution count
+            "name => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+            " return w && w.context && w.context.path === name; }", arg=name, timeout=60_000)
+        page.evaluate("async () => { const w = window.jupyterapp.shell.currentWidget;"
+                      " await w.context.ready; await w.sessionContext.ready; }")
+        # the copies hold the stored outputs: clear them, so that everything seen below is new
+        page.evaluate("async () => { const app = window.jupyterapp;"
+                      " await app.commands.execute('notebook:clear-all-cell-outputs');"
+                      " await app.commands.execute('notebook:run-all-cells'); }")
         page.wait_for_function(
-            "() => { const prompts = [...document.querySelectorAll('.jp-InputArea-prompt')].map(p => p.textContent);"
-            " return prompts.length > 0 && !prompts.some(t => t.includes('*'))"
-            " && prompts.filter(t => /\\[\\d+\\]/.test(t)).length >= 3; }",
+            "() => { const w = window.jupyterapp.shell.currentWidget; const cells = w.content.model.cells;"
+            " for (let i = 0; i < cells.length; i++) { const c = cells.get(i);"
+            "   if (c.type === 'code' && c.sharedModel.getSource().trim() && !c.executionCount) return false; }"
+            " const kernel = w.sessionContext.session && w.sessionContext.session.kernel;"
+            " return kernel && kernel.status === 'idle'; }",
             timeout=150_000,
         )
         sliders = page.locator(".widget-slider")
