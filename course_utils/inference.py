@@ -178,13 +178,15 @@ def _discounted_iteration(P, R, gamma, tol, max_iter, backup):
     expect = _Transitions(P).expect
     V = backup(R)
     for _ in range(int(max_iter)):
-        Q = R + gamma * expect(V)
-        V_new = backup(Q)
+        V_new = backup(R + gamma * expect(V))
         if np.max(np.abs(V_new - V)) < tol:
-            return R + gamma * expect(V_new), V_new
+            break
         V = V_new
-    warnings.warn(f"value iteration did not reach tol={tol:g} in {max_iter} iterations", RuntimeWarning)
-    return R + gamma * expect(V), V
+    else:
+        warnings.warn(f"value iteration did not reach tol={tol:g} in {max_iter} iterations", RuntimeWarning)
+    # One last backup so that V is exactly backup(Q): policies built from (Q, V) then normalise.
+    Q = R + gamma * expect(V_new)
+    return Q, backup(Q)
 
 
 def soft_value_iteration(

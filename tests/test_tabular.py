@@ -195,7 +195,8 @@ def test_alpha_to_zero_recovers_hard_value_iteration(size, gamma):
 def test_soft_value_iteration_is_a_fixed_point():
     P, R = random_mdp(np.random.default_rng(4), 6, 3)
     Q, V = soft_value_iteration(P, R, gamma=0.9, alpha=0.3, tol=1e-12)
-    assert np.allclose(V, 0.3 * logsumexp(Q / 0.3, axis=1), atol=1e-10)
+    assert np.array_equal(V, soft_max(Q, 0.3))  # V is exactly the soft max of the returned Q
+    assert np.allclose(soft_policy(Q, V, 0.3).sum(axis=1), 1.0, atol=1e-14)
     assert np.allclose(Q, R + 0.9 * np.einsum("sap,p->sa", P, V), atol=1e-10)
 
 
