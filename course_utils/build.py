@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import re
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,16 +195,34 @@ def build(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS, only: list[s
     return changed
 
 
+def run_notebook(nb: nbformat.NotebookNode, cwd: Path, *, timeout: int, allow_errors: bool = False) -> None:
+    """Execute ``nb`` in place in a fresh kernel of the current environment, working in ``cwd``.
+
+    On POSIX systems the kernel talks over IPC sockets in a private temporary folder instead
+    of TCP ports, so that kernels started at the same moment (pytest-xdist, a TA grading a
+    folder) cannot race for a port. With ``allow_errors`` a cell that times out is interrupted
+    and execution goes on; otherwise the first error raises ``CellExecutionError``.
+    """
+    from nbclient import NotebookClient
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="course-kernel-") as folder:
+        config = Config()
+        if os.name == "posix":
+            config.KernelManager.transport = "ipc"
+            config.KernelManager.ip = os.path.join(folder, "kernel")
+        client = NotebookClient(
+            nb, config=config, kernel_name="python3", timeout=timeout, allow_errors=allow_errors,
+            interrupt_on_timeout=allow_errors, record_timing=False,
+            resources={"metadata": {"path": str(cwd)}},
+        )
+        client.execute()
+
+
 def execute_in_place(path: Path, timeout: int = 1800) -> None:
     """Run a solution notebook top to bottom in the current environment and save its outputs."""
-    from nbclient import NotebookClient
-
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", record_timing=False,
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute()
+    run_notebook(nb, path.parent, timeout=timeout)
     path.write_text(render(nb), encoding="utf-8")
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import nbformat
 
-from .build import EXERCISE_ID
+from .build import EXERCISE_ID, run_notebook
 
 PASSED, FAILED, NOT_ATTEMPTED, ERROR = "passed", "failed", "not attempted", "error"
 CHECK_MARK = "NBVAL_CHECK_OUTPUT"
@@ -118,15 +118,10 @@ def load_notebook(path: Path) -> nbformat.NotebookNode:
 
 def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int) -> str:
     """Run every cell (errors allowed). Returns a problem description, or "" when it ran through."""
-    from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-        interrupt_on_timeout=True, record_timing=False, resources={"metadata": {"path": str(cwd)}},
-    )
     try:
-        client.execute()
+        run_notebook(nb, cwd, timeout=timeout, allow_errors=True)
     except DeadKernelError as exc:
         return f"the kernel died ({_one_line(str(exc), 120)})"
     return ""

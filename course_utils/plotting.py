@@ -42,7 +42,9 @@ def plot_grid_values(
         if annotate:
             label = (label + " " if label else "") + fmt.format(value)
         if label:
-            ax.text(c, r, label, ha="center", va="center", color="white", fontsize=8,
+            red, green, blue, _ = cmap_obj(image.norm(value)) if np.isfinite(value) else (0.6,) * 4
+            readable = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.55 else "white"
+            ax.text(c, r, label, ha="center", va="center", color=readable, fontsize=8,
                     fontweight="bold" if kind not in ".S" else "normal")
     ax.set_xticks([])
     ax.set_yticks([])

@@ -15,7 +15,9 @@ def test_grid_heatmap_masks_walls_and_labels_special_cells():
     plot_grid_values(mdp, np.arange(5.0), ax, annotate=True)
     image = ax.images[0].get_array()
     assert image.mask[0, 2] and not image.mask[1, 2] and image[1, 2] == 4.0
-    assert "G 4.00" in [t.get_text() for t in ax.texts]
+    labels = {t.get_text(): t.get_color() for t in ax.texts}
+    assert labels["G 4.00"] == "black"  # the top of viridis is yellow: dark text stays readable
+    assert labels["0.00"] == "white"
     plot_policy_arrows(mdp, np.full((5, 5), 0.2), ax)
     with pytest.raises(ValueError, match=r"pi must have shape \(5, 5\)"):
         plot_policy_arrows(mdp, np.full((4, 5), 0.2), ax)
