@@ -31,8 +31,7 @@ def plot_grid_values(
     """
     ax = ax or plt.gca()
     grid = mdp.to_grid(values)
-    cmap_obj = plt.get_cmap(cmap).copy()
-    cmap_obj.set_bad("0.6")
+    cmap_obj = plt.get_cmap(cmap).with_extremes(bad="0.6")  # walls (NaN) are grey
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap_obj, vmin=vmin, vmax=vmax)
     if colorbar:
         ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
