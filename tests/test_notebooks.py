@@ -20,7 +20,7 @@ def test_there_is_an_exercise_notebook_for_every_solution():
 
 @pytest.mark.parametrize("path", EXERCISE_NOTEBOOKS, ids=lambda p: p.stem)
 def test_unmodified_exercise_notebook_fails_only_at_exercises(path):
-    result = grade.grade_notebook(path)
+    result = grade.grade_notebook(path, timeout=600)
     assert not result.problem, result.problem
     assert result.other_errors == [], "cells outside exercises failed: " + "; ".join(result.other_errors)
     assert result.exercises, "no exercises found"
