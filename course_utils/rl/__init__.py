@@ -1,0 +1,78 @@
+"""Deep RL with soft optimality: soft Q-learning (chapter 06) and Soft Actor-Critic (chapter 07).
+
+Building blocks, each in its own module:
+
+* ``buffer``: :class:`ReplayBuffer` of (s, a, r, s', terminated), sampled as torch tensors.
+* ``networks``: :func:`mlp`, :class:`QNetwork`, :class:`BoltzmannPolicy`,
+  :class:`TwinQNetwork`, :class:`ValueNetwork`, :class:`SquashedGaussianPolicy`.
+* ``losses``: the soft target and Boltzmann policy of soft Q-learning, the SAC losses J_V,
+  J_Q, J_pi and J(alpha), and :func:`polyak_update` (reference versions of the exercises).
+* ``soft_dqn``, ``sac``: reference training loops :func:`train_soft_dqn`, :func:`train_dqn`,
+  :func:`train_sac`, with their hyper-parameters in :class:`SoftDQNConfig`, :class:`SACConfig`.
+* ``evaluation``: :func:`evaluate` a policy over N seeded episodes.
+
+Example::
+
+    from course_utils.rl import train_soft_dqn, evaluate
+    result = train_soft_dqn("CartPole-v1", total_steps=30_000, seed=0, alpha=0.3)
+    print(result.final_eval)                          # greedy policy, 10 seeded episodes
+    evaluate(result.policy, "CartPole-v1", deterministic=False)   # the Boltzmann policy
+"""
+
+from .buffer import Batch, ReplayBuffer
+from .evaluation import EvalResult, LearningCurve, evaluate
+from .losses import (
+    boltzmann_probs,
+    boltzmann_sample,
+    polyak_update,
+    q_learning_loss,
+    sac_policy_loss,
+    sac_q_loss,
+    sac_value_loss,
+    sac_value_target,
+    soft_q_target,
+    soft_value,
+    temperature_loss,
+)
+from .networks import (
+    BoltzmannPolicy,
+    QNetwork,
+    SquashedGaussianPolicy,
+    TwinQNetwork,
+    ValueNetwork,
+    mlp,
+)
+from .sac import SACConfig, SACResult, train_sac
+from .soft_dqn import SoftDQNConfig, SoftDQNResult, train_dqn, train_soft_dqn
+
+__all__ = [
+    "Batch",
+    "ReplayBuffer",
+    "EvalResult",
+    "LearningCurve",
+    "evaluate",
+    "soft_value",
+    "soft_q_target",
+    "boltzmann_probs",
+    "boltzmann_sample",
+    "q_learning_loss",
+    "sac_value_target",
+    "sac_value_loss",
+    "sac_q_loss",
+    "sac_policy_loss",
+    "temperature_loss",
+    "polyak_update",
+    "mlp",
+    "QNetwork",
+    "BoltzmannPolicy",
+    "TwinQNetwork",
+    "ValueNetwork",
+    "SquashedGaussianPolicy",
+    "SoftDQNConfig",
+    "SoftDQNResult",
+    "train_soft_dqn",
+    "train_dqn",
+    "SACConfig",
+    "SACResult",
+    "train_sac",
+]

@@ -1,0 +1,242 @@
+"""Soft Actor-Critic on a continuous-action task, in the slides' two flavours.
+
+``variant="v"`` is the slides' Algorithm 1 (Haarnoja et al., 2018a): a state-value network
+V_psi with a Polyak-averaged target V_psibar, twin critics Q_theta1, Q_theta2, a reparameterised
+tanh-Gaussian policy pi_phi, and a fixed temperature alpha. Per environment step:
+
+    a_t ~ pi_phi(.|s_t), s_{t+1} ~ p(.|s_t, a_t), D <- D u {(s_t, a_t, r_t, s_{t+1}, terminated)}
+    psi     <- psi     - lr grad J_V(psi)       V_psi(s) -> min_i Q_theta_i(s, a~) - alpha log pi(a~|s)
+    theta_i <- theta_i - lr grad J_Q(theta_i)   Q_theta_i(s, a) -> r + gamma (1 - terminated) V_psibar(s')
+    phi     <- phi     - lr grad J_pi(phi)      minimise alpha log pi(a~|s) - min_i Q_theta_i(s, a~)
+    psibar  <- tau psi + (1 - tau) psibar
+
+``variant="auto_alpha"`` is the later version (Haarnoja et al., 2018b, "SAC algorithms and
+applications"): no V network; the critics' target uses Polyak-averaged copies of the critics,
+V(s') ~ min_i Q_thetabar_i(s', a') - alpha log pi(a'|s') with a' ~ pi(.|s'), and alpha is learned
+by minimising J(alpha) = E[-alpha (log pi(a~|s) + H_target)] with H_target = -dim(A).
+
+All losses of one gradient step are computed from the same parameters (as in the original
+implementation), so the order of the optimizer steps does not matter.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..runtime import configure_threads, get_device, seed_everything
+from .buffer import ReplayBuffer
+from .evaluation import EvalResult, LearningCurve, evaluate
+from .losses import (
+    polyak_update,
+    sac_policy_loss,
+    sac_q_loss,
+    sac_value_loss,
+    sac_value_target,
+    temperature_loss,
+)
+from .networks import SquashedGaussianPolicy, TwinQNetwork, ValueNetwork
+
+__all__ = ["SACConfig", "SACResult", "train_sac"]
+
+Variant = Literal["v", "auto_alpha"]
+
+
+@dataclass
+class SACConfig:
+    """Hyper-parameters of SAC (defaults: tuned on Pendulum-v1, see benchmarks/)."""
+
+    gamma: float = 0.99
+    tau: float = 0.005  # Polyak rate of the target network(s)
+    learning_rate: float = 1e-3  # for pi, Q, V and alpha
+    batch_size: int = 256
+    buffer_size: int = 100_000
+    learning_starts: int = 1_000  # uniformly random actions before the first update
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    alpha: float = 0.1  # temperature of variant "v"; the initial value for "auto_alpha"
+    target_entropy: float | None = None  # "auto_alpha" only; None: -dim(A)
+    # evaluation: mean action, eval_episodes episodes seeded eval_seed, eval_seed + 1, ...
+    eval_every: int | None = 1_000  # None: evaluate only at the end
+    eval_episodes: int = 10
+    eval_seed: int = 10_000
+    num_threads: int | None = 1  # torch threads while training (None: course default)
+
+
+@dataclass
+class SACResult:
+    """What :func:`train_sac` returns.
+
+    ``value_net``/``value_target`` exist for variant "v", ``q_target`` for "auto_alpha".
+    ``curve`` holds the deterministic (mean-action) evaluation returns during training and
+    ``final_eval`` the last one. ``diagnostics[name][k]`` is measured on the last mini-batch
+    before ``curve.steps[k]``: "q_loss", "policy_loss", "entropy" (-mean log pi) and "alpha".
+    ``train_seconds`` counts acting and learning, ``eval_seconds`` the evaluations.
+    """
+
+    policy: SquashedGaussianPolicy
+    q_net: TwinQNetwork
+    value_net: ValueNetwork | None
+    value_target: ValueNetwork | None
+    q_target: TwinQNetwork | None
+    alpha: float
+    variant: str
+    config: SACConfig
+    curve: LearningCurve
+    final_eval: EvalResult
+    diagnostics: dict[str, list[float]] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    total_steps: int = 0
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.total_steps / max(self.train_seconds, 1e-9)
+
+
+def train_sac(
+    env_id: str = "Pendulum-v1",
+    total_steps: int = 15_000,
+    seed: int = 0,
+    variant: Variant = "v",
+    config: SACConfig | None = None,
+    progress: bool = True,
+) -> SACResult:
+    """Train SAC (``variant`` "v" or "auto_alpha", see the module docstring) for ``total_steps``.
+
+    Deterministic on CPU for a given seed.
+    """
+    if variant not in ("v", "auto_alpha"):
+        raise ValueError(f"variant must be 'v' or 'auto_alpha', got {variant!r}")
+    cfg = config or SACConfig()
+    previous_threads = torch.get_num_threads()
+    seed_everything(seed)
+    configure_threads(cfg.num_threads)
+    device = get_device()
+    try:
+        env = gym.make(env_id)
+        assert isinstance(env.action_space, gym.spaces.Box), "SAC needs continuous actions"
+        obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
+        low, high = env.action_space.low, env.action_space.high
+
+        policy = SquashedGaussianPolicy(obs_dim, act_dim, low, high, cfg.hidden_sizes).to(device)
+        q_net = TwinQNetwork(obs_dim, act_dim, cfg.hidden_sizes).to(device)
+        q_opt = torch.optim.Adam(q_net.parameters(), lr=cfg.learning_rate, fused=True)
+        policy_opt = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate, fused=True)
+        value_net = value_target = q_target = None
+        if variant == "v":
+            value_net = ValueNetwork(obs_dim, cfg.hidden_sizes).to(device)
+            value_target = copy.deepcopy(value_net).requires_grad_(False)  # V_psibar
+            value_opt = torch.optim.Adam(value_net.parameters(), lr=cfg.learning_rate, fused=True)
+        else:
+            q_target = copy.deepcopy(q_net).requires_grad_(False)  # Q_thetabar_1, Q_thetabar_2
+        log_alpha = torch.tensor(np.log(cfg.alpha), dtype=torch.float32, device=device)
+        if variant == "auto_alpha":
+            log_alpha.requires_grad_(True)
+            alpha_opt = torch.optim.Adam([log_alpha], lr=cfg.learning_rate, fused=True)
+            target_entropy = -float(act_dim) if cfg.target_entropy is None else cfg.target_entropy
+        alpha = float(cfg.alpha)
+        buffer = ReplayBuffer.for_env(env, cfg.buffer_size, device=device, seed=seed)
+        env.action_space.seed(seed)
+
+        curve = LearningCurve()
+        names = ("q_loss", "policy_loss", "entropy", "alpha")
+        diagnostics: dict[str, list[float]] = {name: [] for name in names}
+        last = dict.fromkeys(names, np.nan)
+        eval_seconds, start = 0.0, time.perf_counter()
+        obs, _ = env.reset(seed=seed)
+        for step in tqdm(range(1, total_steps + 1), disable=not progress, desc=f"SAC ({variant})"):
+            # ---- act: random warm-up, then a ~ pi(.|s)
+            if step <= cfg.learning_starts:
+                action = env.action_space.sample()
+            else:
+                obs_t = torch.as_tensor(obs, device=device).unsqueeze(0)  # (1, obs_dim)
+                action = policy.act(obs_t, deterministic=False)[0].cpu().numpy()
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            buffer.add(obs, action, reward, next_obs, terminated)  # truncated: still bootstrap
+            obs = next_obs
+            if terminated or truncated:
+                obs, _ = env.reset()
+            # ---- learn: one gradient step on each loss
+            if step > cfg.learning_starts:
+                batch = buffer.sample(cfg.batch_size)
+                # critic target r + gamma (1 - terminated) V(s'), V from V_psibar or the target critics
+                with torch.no_grad():
+                    if variant == "v":
+                        next_value = value_target(batch.next_obs)  # (B,)
+                    else:
+                        next_actions, next_log_probs = policy(batch.next_obs)
+                        next_q1, next_q2 = q_target(batch.next_obs, next_actions)
+                        next_value = sac_value_target(next_q1, next_q2, next_log_probs, alpha)
+                q1, q2 = q_net(batch.obs, batch.actions)  # (B,), (B,)
+                q_loss = sac_q_loss(q1, q2, batch.rewards, batch.terminated, next_value, cfg.gamma)
+
+                # fresh reparameterised actions a~ = f_phi(eps; s), shared by J_pi, J_V and J(alpha)
+                new_actions, log_probs = policy(batch.obs)  # (B, act_dim), (B,)
+                q_net.requires_grad_(False)  # J_pi trains pi only: no gradient into theta
+                q1_new, q2_new = q_net(batch.obs, new_actions)
+                q_net.requires_grad_(True)
+                policy_loss = sac_policy_loss(log_probs, q1_new, q2_new, alpha)
+
+                updates = [(q_opt, q_loss), (policy_opt, policy_loss)]
+                if variant == "v":
+                    value_loss = sac_value_loss(value_net(batch.obs), q1_new, q2_new, log_probs, alpha)
+                    updates.append((value_opt, value_loss))
+                else:
+                    updates.append((alpha_opt, temperature_loss(log_alpha, log_probs, target_entropy)))
+                # every backward pass before any step: all losses see the same parameters
+                for optimizer, loss in updates:
+                    optimizer.zero_grad()
+                    loss.backward()
+                for optimizer, _ in updates:
+                    optimizer.step()
+
+                if variant == "v":
+                    polyak_update(value_target, value_net, cfg.tau)
+                else:
+                    polyak_update(q_target, q_net, cfg.tau)
+                    alpha = log_alpha.exp().item()
+
+            # ---- evaluate the mean action (timed separately)
+            if step == total_steps or (cfg.eval_every and step % cfg.eval_every == 0):
+                tick = time.perf_counter()
+                if step > cfg.learning_starts:
+                    last = {
+                        "q_loss": q_loss.item(),
+                        "policy_loss": policy_loss.item(),
+                        "entropy": -log_probs.mean().item(),
+                        "alpha": alpha,
+                    }
+                for name, value in last.items():
+                    diagnostics[name].append(value)
+                result = evaluate(
+                    policy, env_id, cfg.eval_episodes, seed=cfg.eval_seed, deterministic=True, device=device
+                )
+                curve.append(step, result)
+                eval_seconds += time.perf_counter() - tick
+        env.close()
+        train_seconds = time.perf_counter() - start - eval_seconds
+    finally:
+        torch.set_num_threads(previous_threads)
+    return SACResult(
+        policy=policy,
+        q_net=q_net,
+        value_net=value_net,
+        value_target=value_target,
+        q_target=q_target,
+        alpha=alpha,
+        variant=variant,
+        config=cfg,
+        curve=curve,
+        final_eval=result,
+        diagnostics=diagnostics,
+        train_seconds=train_seconds,
+        eval_seconds=eval_seconds,
+        total_steps=total_steps,
+    )

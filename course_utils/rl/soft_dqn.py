@@ -1,0 +1,217 @@
+"""Soft DQN (slides: "Soft DQN") and, with the same code, DQN, on a discrete-action task.
+
+Reads top to bottom: hyper-parameters, then one loop that acts, stores the transition, takes a
+gradient step on the soft Bellman error and periodically copies the target network:
+
+    take a ~ pi(.|s) = exp((Q_phi(s, .) - V(s)) / alpha), store (s, a, r, s', terminated) in D
+    sample a mini-batch from D
+    y = r + gamma (1 - terminated) alpha log sum_a' exp(Q_phi'(s', a') / alpha)   (target net phi')
+    phi <- phi - lr grad_phi 1/2 (Q_phi(s, a) - y)^2
+    every N steps: phi' <- phi
+
+``alpha = 0`` turns this into DQN: hard max in the target and epsilon-greedy exploration
+(a Boltzmann policy with alpha = 0 would never explore), with everything else unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..runtime import configure_threads, get_device, seed_everything
+from .buffer import ReplayBuffer
+from .evaluation import EvalResult, LearningCurve, evaluate
+from .losses import boltzmann_probs, polyak_update, q_learning_loss, soft_q_target
+from .networks import BoltzmannPolicy, QNetwork
+
+__all__ = ["SoftDQNConfig", "SoftDQNResult", "train_soft_dqn", "train_dqn"]
+
+
+@dataclass
+class SoftDQNConfig:
+    """Hyper-parameters of soft DQN / DQN (defaults: tuned on CartPole-v1, see benchmarks/)."""
+
+    gamma: float = 0.99
+    learning_rate: float = 1e-3
+    final_learning_rate: float | None = 0.0  # linear decay to this over the run (None: constant)
+    batch_size: int = 128
+    buffer_size: int = 50_000
+    learning_starts: int = 1_000  # uniformly random actions before the first update
+    train_every: int = 1  # env steps per gradient step
+    target_update_every: int = 100  # env steps between target updates ...
+    tau: float = 1.0  # ... phi' <- (1 - tau) phi' + tau phi (1.0: copy)
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    huber: bool = True  # Huber instead of squared Bellman error (less sensitive to outliers)
+    # DQN (alpha = 0) only: epsilon decays linearly from start to end over a fraction of the run
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_fraction: float = 0.2
+    # evaluation: greedy policy, eval_episodes episodes seeded eval_seed, eval_seed + 1, ...
+    eval_every: int | None = 2_500  # None: evaluate only at the end
+    eval_episodes: int = 10
+    eval_seed: int = 10_000
+    num_threads: int | None = 1  # torch threads while training (None: course default)
+
+
+@dataclass
+class SoftDQNResult:
+    """What :func:`train_soft_dqn` returns.
+
+    ``curve`` holds the greedy evaluation returns during training and ``final_eval`` the last
+    one (at ``total_steps``). ``diagnostics[name][k]`` is measured on the last mini-batch
+    before ``curve.steps[k]``: "loss", "entropy" (mean entropy of pi(.|s), nats) and "q_mean".
+    ``train_seconds`` counts acting and learning, ``eval_seconds`` the evaluations.
+    """
+
+    q_net: QNetwork
+    policy: BoltzmannPolicy
+    alpha: float
+    config: SoftDQNConfig
+    curve: LearningCurve
+    final_eval: EvalResult
+    diagnostics: dict[str, list[float]] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    total_steps: int = 0
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.total_steps / max(self.train_seconds, 1e-9)
+
+
+def train_soft_dqn(
+    env_id: str = "CartPole-v1",
+    total_steps: int = 30_000,
+    seed: int = 0,
+    alpha: float = 0.3,
+    config: SoftDQNConfig | None = None,
+    progress: bool = True,
+) -> SoftDQNResult:
+    """Train soft DQN with temperature ``alpha`` (``alpha = 0``: DQN) for ``total_steps`` env steps.
+
+    Deterministic on CPU for a given seed (torch, numpy, the environment and the replay
+    buffer are all seeded from it).
+    """
+    cfg = config or SoftDQNConfig()
+    hard = alpha == 0
+    previous_threads = torch.get_num_threads()
+    seed_everything(seed)
+    configure_threads(cfg.num_threads)
+    device = get_device()
+    try:
+        env = gym.make(env_id)
+        assert isinstance(env.action_space, gym.spaces.Discrete), "soft DQN needs discrete actions"
+        obs_dim, n_actions = env.observation_space.shape[0], int(env.action_space.n)
+
+        q_net = QNetwork(obs_dim, n_actions, cfg.hidden_sizes).to(device)
+        target_net = copy.deepcopy(q_net).requires_grad_(False)  # Q_phi'
+        policy = BoltzmannPolicy(q_net, alpha)
+        # fused=True: one kernel updates all parameters (much less overhead on a CPU)
+        optimizer = torch.optim.Adam(q_net.parameters(), lr=cfg.learning_rate, fused=True)
+        buffer = ReplayBuffer.for_env(env, cfg.buffer_size, device=device, seed=seed)
+        rng = np.random.default_rng(seed)  # epsilon-greedy coin flips
+        env.action_space.seed(seed)
+
+        curve, diagnostics = LearningCurve(), {"loss": [], "entropy": [], "q_mean": []}
+        last = {"loss": np.nan, "entropy": np.nan, "q_mean": np.nan}
+        q = loss = None  # the last update's Q(s, .) and loss, for the diagnostics
+        eval_seconds, start = 0.0, time.perf_counter()
+        obs, _ = env.reset(seed=seed)
+        for step in tqdm(range(1, total_steps + 1), disable=not progress, desc=_name(alpha)):
+            # ---- act: random warm-up, then epsilon-greedy (DQN) or pi = exp((Q - V) / alpha)
+            if step <= cfg.learning_starts or (hard and rng.random() < _epsilon(cfg, step, total_steps)):
+                action = int(env.action_space.sample())
+            else:
+                obs_t = torch.as_tensor(obs, device=device).unsqueeze(0)  # (1, obs_dim)
+                action = int(policy.act(obs_t, deterministic=hard))
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            buffer.add(obs, action, reward, next_obs, terminated)  # truncated: still bootstrap
+            obs = next_obs
+            if terminated or truncated:
+                obs, _ = env.reset()
+
+            # ---- learn: one gradient step on the (soft) Bellman error
+            if step > cfg.learning_starts and step % cfg.train_every == 0:
+                if cfg.final_learning_rate is not None:  # linear decay: settles the final policy
+                    fraction = (step - cfg.learning_starts) / (total_steps - cfg.learning_starts)
+                    lr = cfg.learning_rate + fraction * (cfg.final_learning_rate - cfg.learning_rate)
+                    optimizer.param_groups[0]["lr"] = lr
+                batch = buffer.sample(cfg.batch_size)
+                with torch.no_grad():
+                    target = soft_q_target(
+                        target_net(batch.next_obs), batch.rewards, batch.terminated, cfg.gamma, alpha
+                    )  # (B,)
+                q = q_net(batch.obs)  # (B, n_actions)
+                q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)  # Q(s, a): (B,)
+                loss = q_learning_loss(q_taken, target, huber=cfg.huber)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            if step % cfg.target_update_every == 0:
+                polyak_update(target_net, q_net, cfg.tau)
+
+            # ---- evaluate the greedy policy (timed separately)
+            if step == total_steps or (cfg.eval_every and step % cfg.eval_every == 0):
+                tick = time.perf_counter()
+                if q is not None:
+                    last = _diagnostics(q.detach(), loss, alpha)
+                for name, value in last.items():
+                    diagnostics[name].append(value)
+                result = evaluate(
+                    policy, env_id, cfg.eval_episodes, seed=cfg.eval_seed, deterministic=True, device=device
+                )
+                curve.append(step, result)
+                eval_seconds += time.perf_counter() - tick
+        env.close()
+        train_seconds = time.perf_counter() - start - eval_seconds
+    finally:
+        torch.set_num_threads(previous_threads)
+    return SoftDQNResult(
+        q_net=q_net,
+        policy=policy,
+        alpha=float(alpha),
+        config=cfg,
+        curve=curve,
+        final_eval=result,
+        diagnostics=diagnostics,
+        train_seconds=train_seconds,
+        eval_seconds=eval_seconds,
+        total_steps=total_steps,
+    )
+
+
+def train_dqn(
+    env_id: str = "CartPole-v1",
+    total_steps: int = 30_000,
+    seed: int = 0,
+    config: SoftDQNConfig | None = None,
+    progress: bool = True,
+) -> SoftDQNResult:
+    """DQN: :func:`train_soft_dqn` with ``alpha = 0`` (hard max target, epsilon-greedy)."""
+    return train_soft_dqn(env_id, total_steps, seed, alpha=0.0, config=config, progress=progress)
+
+
+def _epsilon(cfg: SoftDQNConfig, step: int, total_steps: int) -> float:
+    """Linear decay from epsilon_start to epsilon_end over epsilon_fraction * total_steps."""
+    progress = min(1.0, step / max(1.0, cfg.epsilon_fraction * total_steps))
+    return cfg.epsilon_start + progress * (cfg.epsilon_end - cfg.epsilon_start)
+
+
+def _diagnostics(q: torch.Tensor, loss: torch.Tensor, alpha: float) -> dict[str, float]:
+    """Loss, mean policy entropy and mean Q on one mini-batch (q: (B, n_actions))."""
+    if alpha == 0:
+        entropy = 0.0  # the greedy policy is deterministic
+    else:
+        probs = boltzmann_probs(q, alpha)
+        entropy = float(-(probs * torch.log(probs.clamp_min(1e-30))).sum(-1).mean())
+    return {"loss": loss.item(), "entropy": entropy, "q_mean": q.mean().item()}
+
+
+def _name(alpha: float) -> str:
+    return "DQN" if alpha == 0 else f"soft DQN (alpha={alpha:g})"
