@@ -1,0 +1,224 @@
+"""Chapter 06 (soft Q-learning): grader tests of course_utils.checks.ch06.
+
+Every check must accept the reference (and a typical correct student solution) and reject each
+typical wrong answer with its specific message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils.checks import ExerciseError, ExerciseNotAttempted
+from course_utils.checks.ch06 import (
+    check_boltzmann_probs,
+    check_soft_dqn_loss,
+    check_soft_q_target,
+    reference_boltzmann_probs,
+    reference_soft_dqn_loss,
+    reference_soft_q_target,
+)
+
+
+def _not_attempted(*args, **kwargs):
+    raise NotImplementedError("Exercise 6.N: replace this line with your code")
+
+
+# ---------------------------------------------------------------------------------- Exercise 6.1
+
+
+def student_target(next_q, reward, terminated, truncated, gamma, alpha):
+    """A typical correct answer: a hand-written stable soft max under no_grad."""
+    with torch.no_grad():
+        m = next_q.max(dim=1, keepdim=True).values
+        v = (m + alpha * torch.log(torch.exp((next_q - m) / alpha).sum(dim=1, keepdim=True))).squeeze(1)
+        return reward + gamma * (1.0 - terminated) * v
+
+
+def _target(value=None, mask=None, detach=True, keepdim=False):
+    def target(next_q, reward, terminated, truncated, gamma, alpha):
+        v = value(next_q, alpha) if value else alpha * torch.logsumexp(next_q / alpha, dim=-1, keepdim=keepdim)
+        m = mask(terminated, truncated) if mask else terminated
+        y = reward + gamma * (1 - m) * v
+        return y.detach() if detach else y
+
+    return target
+
+
+def _naive_value(q, alpha):
+    return alpha * torch.log(torch.exp(q / alpha).sum(dim=-1))
+
+
+def test_check_soft_q_target_accepts_the_reference_and_a_student_solution(capsys):
+    check_soft_q_target(reference_soft_q_target)
+    check_soft_q_target(student_target)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith("Exercise 6.1 passed:") for line in lines)
+    assert lines[0] == lines[1]
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (_target(mask=lambda term, trunc: torch.zeros_like(term)), "bootstraps through TERMINATED"),
+        (_target(mask=lambda term, trunc: torch.clamp(term + trunc, max=1)), "treats TRUNCATED"),
+        (_target(mask=lambda term, trunc: trunc), "treats TRUNCATED"),
+        (_target(mask=lambda term, trunc: 1 - term), "mask is inverted"),
+        (_target(value=lambda q, a: q.max(dim=-1).values), "hard max"),
+        (_target(value=lambda q, a: torch.logsumexp(q, dim=-1)), "ignores the temperature"),
+        (_target(value=lambda q, a: a * torch.logsumexp(q, dim=-1)), "divide Q' by alpha"),
+        (_target(value=lambda q, a: torch.logsumexp(q / a, dim=-1)), "multiply by alpha outside"),
+        (_target(value=lambda q, a: q.mean(dim=-1)), "averaged Q'"),
+        (_target(value=lambda q, a: a * torch.logsumexp(q / a, dim=0)), "wrong axis"),
+        (_target(value=_naive_value), "overflowed"),
+        (_target(detach=False), "still carries gradients"),
+        (_target(keepdim=True), r"shape \(B, B\)"),
+        (lambda q, r, term, trunc, gamma, alpha: gamma * _target()(q, r, term, trunc, 1.0, alpha),
+         "discounted the reward too"),
+        (lambda *args, **kwargs: _target()(*args, **kwargs).numpy(), "as a torch tensor"),
+    ],
+)
+def test_check_soft_q_target_rejects_typical_mistakes(wrong, message):
+    with pytest.raises(ExerciseError, match=message) as info:
+        check_soft_q_target(wrong)
+    assert not isinstance(info.value, ExerciseNotAttempted)
+    assert info.value.args[0].startswith("Exercise 6.1:")
+
+
+def test_check_soft_q_target_not_attempted_and_not_callable():
+    with pytest.raises(ExerciseNotAttempted, match="not attempted"):
+        check_soft_q_target(_not_attempted)
+    with pytest.raises(ExerciseError, match="expected a function"):
+        check_soft_q_target(None)
+
+
+def test_soft_target_tends_to_the_hard_target():
+    rng = np.random.default_rng(0)
+    q = torch.tensor(rng.normal(size=(10, 3)))
+    r, zeros = torch.tensor(rng.normal(size=10)), torch.zeros(10)
+    hard = r + 0.9 * q.max(dim=1).values
+    for alpha in (1.0, 0.1, 0.01, 0.001):
+        gap = reference_soft_q_target(q, r, zeros, zeros, 0.9, alpha) - hard
+        assert (gap >= -1e-6).all() and gap.max() <= 0.9 * alpha * np.log(3) + 1e-6
+
+
+# ---------------------------------------------------------------------------------- Exercise 6.2
+
+
+def student_probs(q, alpha):
+    """A typical correct answer: subtract the soft value, exponentiate."""
+    v = alpha * torch.logsumexp(q / alpha, dim=-1, keepdim=True)
+    return torch.exp((q - v) / alpha)
+
+
+@pytest.mark.parametrize("answer", [reference_boltzmann_probs, student_probs,
+                                    lambda q, alpha: torch.softmax(q / alpha, dim=-1)])
+def test_check_boltzmann_probs_accepts_correct_answers(answer, capsys):
+    check_boltzmann_probs(answer)
+    assert capsys.readouterr().out.startswith("Exercise 6.2 passed:")
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda q, a: torch.softmax(q / a, dim=0), "wrong axis"),
+        (lambda q, a: torch.softmax(q, dim=-1), "ignores the temperature"),
+        (lambda q, a: torch.softmax(q * a, dim=-1), "multiplied Q by alpha"),
+        (lambda q, a: F.one_hot(q.argmax(-1), q.shape[-1]).float(), "greedy one-hot"),
+        (lambda q, a: torch.log_softmax(q / a, dim=-1), "log-probabilities"),
+        (lambda q, a: torch.exp(q / a), "not normalised"),
+        (lambda q, a: torch.exp(q / a) / torch.exp(q / a).sum(-1, keepdim=True), "overflows"),
+        (lambda q, a: torch.exp(q - a * torch.logsumexp(q / a, -1, keepdim=True)), "temperature is missing"),
+        (lambda q, a: a * torch.logsumexp(q / a, dim=-1), r"shape \(\.\.\., A\)"),
+        (lambda q, a: torch.softmax(q / a, dim=-1).numpy(), "as a torch tensor"),
+    ],
+)
+def test_check_boltzmann_probs_rejects_typical_mistakes(wrong, message):
+    with pytest.raises(ExerciseError, match=message) as info:
+        check_boltzmann_probs(wrong)
+    assert not isinstance(info.value, ExerciseNotAttempted)
+    assert info.value.args[0].startswith("Exercise 6.2:")
+
+
+def test_check_boltzmann_probs_not_attempted():
+    with pytest.raises(ExerciseNotAttempted, match="not attempted"):
+        check_boltzmann_probs(_not_attempted)
+
+
+# ---------------------------------------------------------------------------------- Exercise 6.3
+
+
+def student_loss(q_net, target_net, batch, gamma, alpha):
+    """A typical correct answer built on the student's own target (Exercise 6.1)."""
+    y = student_target(target_net(batch.next_obs), batch.rewards, batch.terminated, batch.truncated, gamma, alpha)
+    q_taken = q_net(batch.obs)[torch.arange(len(batch.actions)), batch.actions]
+    return 0.5 * ((q_taken - y) ** 2).mean()
+
+
+def _loss(taken="gather", net="target", detach=True, reduce="half_mean", mask="terminated", value="soft"):
+    def loss(q_net, target_net, batch, gamma, alpha):
+        next_q = (target_net if net == "target" else q_net)(batch.next_obs)
+        if detach:
+            next_q = next_q.detach()
+        m = {"terminated": batch.terminated, "none": torch.zeros_like(batch.terminated),
+             "done": torch.clamp(batch.terminated + batch.truncated, max=1)}[mask]
+        v = alpha * torch.logsumexp(next_q / alpha, -1) if value == "soft" else next_q.max(-1).values
+        y = batch.rewards + gamma * (1 - m) * v
+        q = q_net(batch.obs)
+        q_taken = {"gather": lambda: q.gather(1, batch.actions[:, None]).squeeze(1),
+                   "unsqueezed": lambda: q.gather(1, batch.actions[:, None]),
+                   "max": lambda: q.max(1).values}[taken]()
+        sq = (q_taken - y) ** 2
+        return {"half_mean": 0.5 * sq.mean(), "mean": sq.mean(), "half_sum": 0.5 * sq.sum()}[reduce]
+
+    return loss
+
+
+def test_check_soft_dqn_loss_accepts_the_reference_and_a_student_solution(capsys):
+    check_soft_dqn_loss(reference_soft_dqn_loss)
+    check_soft_dqn_loss(student_loss)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith("Exercise 6.3 passed:") for line in lines)
+
+
+def _no_grad_loss(q_net, target_net, batch, gamma, alpha):
+    with torch.no_grad():
+        return _loss()(q_net, target_net, batch, gamma, alpha)
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (_loss(detach=False), "gradients flow into the target"),
+        (_loss(net="online"), "ONLINE network"),
+        (_loss(net="online", detach=False), "online network q_net and did not detach"),
+        (_loss(taken="unsqueezed"), r"shape \(B, B\)"),
+        (_loss(taken="max"), "TAKEN"),
+        (_loss(reduce="mean"), "without the factor 1/2"),
+        (_loss(reduce="half_sum"), "SUMS over the batch"),
+        (_loss(mask="none"), "bootstraps through TERMINATED"),
+        (_loss(mask="done"), "treats TRUNCATED"),
+        (_loss(value="hard"), "does not match the reference"),
+        (_no_grad_loss, "no gradient"),
+        (lambda *args, **kwargs: _loss()(*args, **kwargs).reshape(1), "0-d tensor"),
+        (lambda *args, **kwargs: _loss()(*args, **kwargs).item(), "as a torch tensor"),
+    ],
+)
+def test_check_soft_dqn_loss_rejects_typical_mistakes(wrong, message):
+    with pytest.raises(ExerciseError, match=message) as info:
+        check_soft_dqn_loss(wrong)
+    assert not isinstance(info.value, ExerciseNotAttempted)
+    assert info.value.args[0].startswith("Exercise 6.3:")
+
+
+def test_check_soft_dqn_loss_not_attempted_and_crash():
+    with pytest.raises(ExerciseNotAttempted, match="not attempted"):
+        check_soft_dqn_loss(_not_attempted)
+
+    def crashes(q_net, target_net, batch, gamma, alpha):
+        return q_net(batch.next_obs.T)
+
+    with pytest.raises(ExerciseError, match="raised RuntimeError"):
+        check_soft_dqn_loss(crashes)
