@@ -22,11 +22,23 @@ import ipywidgets as widgets  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET_NOTEBOOKS = sorted(
     p for p in (ROOT / "solutions").glob("*.ipynb") if "widgets.interactive(" in p.read_text(encoding="utf-8")
 )
+
+
+@pytest.fixture(autouse=True)
+def _isolated_globals():
+    """Each notebook starts from a fresh kernel's global state (one may set float64 as default)."""
+    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
+    torch.set_default_dtype(torch.float32)
+    with matplotlib.rc_context():
+        yield
+    torch.set_default_dtype(dtype)
+    torch.set_num_threads(threads)
 
 
 def _run_notebook_code(path: Path) -> dict:
