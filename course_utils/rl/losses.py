@@ -82,7 +82,9 @@ def boltzmann_sample(q: torch.Tensor, alpha: float) -> torch.Tensor:
     return torch.multinomial(boltzmann_probs(q, alpha), num_samples=1).squeeze(-1)
 
 
-def q_learning_loss(q_taken: torch.Tensor, target: torch.Tensor, huber: bool = False) -> torch.Tensor:
+def q_learning_loss(
+    q_taken: torch.Tensor, target: torch.Tensor, huber: bool = False
+) -> torch.Tensor:
     """Mean of 1/2 (Q(s, a) - y)^2 over the batch, or of the Huber loss (quadratic for |error| < 1).
 
     q_taken (B,) = Q_phi(s, a) for the stored actions; target (B,) from :func:`soft_q_target`.
@@ -107,7 +109,11 @@ def sac_value_target(
 
 
 def sac_value_loss(
-    v: torch.Tensor, q1_new: torch.Tensor, q2_new: torch.Tensor, log_prob_new: torch.Tensor, alpha: Alpha
+    v: torch.Tensor,
+    q1_new: torch.Tensor,
+    q2_new: torch.Tensor,
+    log_prob_new: torch.Tensor,
+    alpha: Alpha,
 ) -> torch.Tensor:
     """J_V(psi) = mean 1/2 (V_psi(s) - (min_i Q_theta_i(s, a~) - alpha log pi(a~|s)))^2.
 
@@ -125,7 +131,9 @@ def sac_q_loss(
     next_value: torch.Tensor,
     gamma: float,
 ) -> torch.Tensor:
-    """J_Q(theta_1) + J_Q(theta_2), each mean 1/2 (Q_theta_i(s, a) - (r + gamma (1 - terminated) V(s')))^2.
+    """J_Q(theta_1) + J_Q(theta_2), J_Q(theta_i) = mean 1/2 (Q_theta_i(s, a) - y)^2.
+
+    The target is y = r + gamma (1 - terminated) V(s'), detached.
 
     q1, q2 (B,) = Q_theta_i(s, a) for the stored actions; reward, terminated (B,). next_value
     (B,) is V_psibar(s') from the target value network (Algorithm 1), or
@@ -140,8 +148,9 @@ def sac_policy_loss(
 ) -> torch.Tensor:
     """J_pi(phi) = mean [alpha log pi(a~|s) - min_i Q_theta_i(s, a~)], a~ reparameterised.
 
-    All inputs (B,). Up to a constant in phi this is the slides' KL(pi(.|s) || exp(Q(s,.)/alpha) / Z);
-    its gradient reaches phi through a~ = f_phi(eps; s), in both terms.
+    All inputs (B,). Up to a constant in phi, this is alpha times the slides'
+    KL(pi(.|s) || exp(Q(s, .) / alpha) / Z); its gradient reaches phi through
+    a~ = f_phi(eps; s), in both terms.
     """
     return (alpha * log_prob_new - torch.min(q1_new, q2_new)).mean()
 

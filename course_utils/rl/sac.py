@@ -5,9 +5,9 @@ V_psi with a Polyak-averaged target V_psibar, twin critics Q_theta1, Q_theta2, a
 tanh-Gaussian policy pi_phi, and a fixed temperature alpha. Per environment step:
 
     a_t ~ pi_phi(.|s_t), s_{t+1} ~ p(.|s_t, a_t), D <- D u {(s_t, a_t, r_t, s_{t+1}, terminated)}
-    psi     <- psi     - lr grad J_V(psi)       V_psi(s) -> min_i Q_theta_i(s, a~) - alpha log pi(a~|s)
-    theta_i <- theta_i - lr grad J_Q(theta_i)   Q_theta_i(s, a) -> r + gamma (1 - terminated) V_psibar(s')
-    phi     <- phi     - lr grad J_pi(phi)      minimise alpha log pi(a~|s) - min_i Q_theta_i(s, a~)
+    psi     <- psi - lr grad J_V(psi)          V_psi(s) -> min_i Q_theta_i(s, a~) - alpha log pi
+    theta_i <- theta_i - lr grad J_Q(theta_i)  Q_theta_i(s, a) -> r + gamma (1 - term.) V_psibar(s')
+    phi     <- phi - lr grad J_pi(phi)         minimise alpha log pi(a~|s) - min_i Q_theta_i(s, a~)
     psibar  <- tau psi + (1 - tau) psibar
 
 ``variant="auto_alpha"`` is the later version (Haarnoja et al., 2018b, "SAC algorithms and
@@ -166,7 +166,7 @@ def train_sac(
             # ---- learn: one gradient step on each loss
             if step > cfg.learning_starts:
                 batch = buffer.sample(cfg.batch_size)
-                # critic target r + gamma (1 - terminated) V(s'), V from V_psibar or the target critics
+                # critic target r + gamma (1 - terminated) V(s'), V from V_psibar or target critics
                 with torch.no_grad():
                     if variant == "v":
                         next_value = value_target(batch.next_obs)  # (B,)
@@ -186,10 +186,11 @@ def train_sac(
 
                 updates = [(q_opt, q_loss), (policy_opt, policy_loss)]
                 if variant == "v":
-                    value_loss = sac_value_loss(value_net(batch.obs), q1_new, q2_new, log_probs, alpha)
-                    updates.append((value_opt, value_loss))
+                    v = value_net(batch.obs)  # (B,)
+                    updates.append((value_opt, sac_value_loss(v, q1_new, q2_new, log_probs, alpha)))
                 else:
-                    updates.append((alpha_opt, temperature_loss(log_alpha, log_probs, target_entropy)))
+                    alpha_loss = temperature_loss(log_alpha, log_probs, target_entropy)
+                    updates.append((alpha_opt, alpha_loss))
                 # every backward pass before any step: all losses see the same parameters
                 for optimizer, loss in updates:
                     optimizer.zero_grad()
@@ -216,7 +217,12 @@ def train_sac(
                 for name, value in last.items():
                     diagnostics[name].append(value)
                 result = evaluate(
-                    policy, env_id, cfg.eval_episodes, seed=cfg.eval_seed, deterministic=True, device=device
+                    policy,
+                    env_id,
+                    cfg.eval_episodes,
+                    seed=cfg.eval_seed,
+                    deterministic=True,
+                    device=device,
                 )
                 curve.append(step, result)
                 eval_seconds += time.perf_counter() - tick

@@ -125,7 +125,8 @@ def train_soft_dqn(
         obs, _ = env.reset(seed=seed)
         for step in tqdm(range(1, total_steps + 1), disable=not progress, desc=_name(alpha)):
             # ---- act: random warm-up, then epsilon-greedy (DQN) or pi = exp((Q - V) / alpha)
-            if step <= cfg.learning_starts or (hard and rng.random() < _epsilon(cfg, step, total_steps)):
+            warm_up = step <= cfg.learning_starts
+            if warm_up or (hard and rng.random() < _epsilon(cfg, step, total_steps)):
                 action = int(env.action_space.sample())
             else:
                 obs_t = torch.as_tensor(obs, device=device).unsqueeze(0)  # (1, obs_dim)
@@ -140,13 +141,12 @@ def train_soft_dqn(
             if step > cfg.learning_starts and step % cfg.train_every == 0:
                 if cfg.final_learning_rate is not None:  # linear decay: settles the final policy
                     fraction = (step - cfg.learning_starts) / (total_steps - cfg.learning_starts)
-                    lr = cfg.learning_rate + fraction * (cfg.final_learning_rate - cfg.learning_rate)
-                    optimizer.param_groups[0]["lr"] = lr
+                    lr0, lr1 = cfg.learning_rate, cfg.final_learning_rate
+                    optimizer.param_groups[0]["lr"] = lr0 + fraction * (lr1 - lr0)
                 batch = buffer.sample(cfg.batch_size)
                 with torch.no_grad():
-                    target = soft_q_target(
-                        target_net(batch.next_obs), batch.rewards, batch.terminated, cfg.gamma, alpha
-                    )  # (B,)
+                    next_q = target_net(batch.next_obs)  # Q_phi'(s', .): (B, n_actions)
+                    target = soft_q_target(next_q, batch.rewards, batch.terminated, cfg.gamma, alpha)
                 q = q_net(batch.obs)  # (B, n_actions)
                 q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)  # Q(s, a): (B,)
                 loss = q_learning_loss(q_taken, target, huber=cfg.huber)
@@ -164,7 +164,12 @@ def train_soft_dqn(
                 for name, value in last.items():
                     diagnostics[name].append(value)
                 result = evaluate(
-                    policy, env_id, cfg.eval_episodes, seed=cfg.eval_seed, deterministic=True, device=device
+                    policy,
+                    env_id,
+                    cfg.eval_episodes,
+                    seed=cfg.eval_seed,
+                    deterministic=True,
+                    device=device,
                 )
                 curve.append(step, result)
                 eval_seconds += time.perf_counter() - tick
