@@ -20,7 +20,7 @@ Example::
 """
 
 from .buffer import Batch, ReplayBuffer
-from .evaluation import EvalResult, LearningCurve, evaluate
+from .evaluation import EvalResult, LearningCurve, TrainingRun, evaluate
 from .losses import (
     boltzmann_probs,
     boltzmann_sample,
@@ -50,6 +50,7 @@ __all__ = [
     "ReplayBuffer",
     "EvalResult",
     "LearningCurve",
+    "TrainingRun",
     "evaluate",
     "soft_value",
     "soft_q_target",

@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-__all__ = ["EvalResult", "LearningCurve", "evaluate"]
+__all__ = ["EvalResult", "LearningCurve", "TrainingRun", "evaluate"]
 
 
 class Policy(Protocol):
@@ -60,6 +60,27 @@ class LearningCurve:
     def first_step_reaching(self, threshold: float) -> int | None:
         """The first evaluated step whose mean return is >= threshold (None if never)."""
         return next((s for s, r in zip(self.steps, self.returns) if r >= threshold), None)
+
+
+@dataclass(kw_only=True)
+class TrainingRun:
+    """What every training loop returns besides its networks.
+
+    ``curve`` holds the evaluation returns during training and ``final_eval`` the last one;
+    ``diagnostics[name][k]`` is measured on the last mini-batch before ``curve.steps[k]``.
+    ``train_seconds`` counts acting and learning, ``eval_seconds`` the evaluations.
+    """
+
+    curve: LearningCurve
+    final_eval: EvalResult
+    diagnostics: dict[str, list[float]] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    total_steps: int = 0
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.total_steps / max(self.train_seconds, 1e-9)
 
 
 def evaluate(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import gymnasium as gym
@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..runtime import configure_threads, get_device, seed_everything
 from .buffer import ReplayBuffer
-from .evaluation import EvalResult, LearningCurve, evaluate
+from .evaluation import LearningCurve, TrainingRun, evaluate
 from .losses import (
     polyak_update,
     sac_policy_loss,
@@ -69,8 +69,8 @@ class SACConfig:
     num_threads: int | None = 1  # torch threads while training (None: course default)
 
 
-@dataclass
-class SACResult:
+@dataclass(kw_only=True)
+class SACResult(TrainingRun):
     """What :func:`train_sac` returns.
 
     ``value_net``/``value_target`` exist for variant "v", ``q_target`` for "auto_alpha".
@@ -88,16 +88,6 @@ class SACResult:
     alpha: float
     variant: str
     config: SACConfig
-    curve: LearningCurve
-    final_eval: EvalResult
-    diagnostics: dict[str, list[float]] = field(default_factory=dict)
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    total_steps: int = 0
-
-    @property
-    def steps_per_second(self) -> float:
-        return self.total_steps / max(self.train_seconds, 1e-9)
 
 
 def train_sac(

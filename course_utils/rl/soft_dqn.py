@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..runtime import configure_threads, get_device, seed_everything
 from .buffer import ReplayBuffer
-from .evaluation import EvalResult, LearningCurve, evaluate
+from .evaluation import LearningCurve, TrainingRun, evaluate
 from .losses import boltzmann_probs, polyak_update, q_learning_loss, soft_q_target
 from .networks import BoltzmannPolicy, QNetwork
 
@@ -59,8 +59,8 @@ class SoftDQNConfig:
     num_threads: int | None = 1  # torch threads while training (None: course default)
 
 
-@dataclass
-class SoftDQNResult:
+@dataclass(kw_only=True)
+class SoftDQNResult(TrainingRun):
     """What :func:`train_soft_dqn` returns.
 
     ``curve`` holds the greedy evaluation returns during training and ``final_eval`` the last
@@ -73,16 +73,6 @@ class SoftDQNResult:
     policy: BoltzmannPolicy
     alpha: float
     config: SoftDQNConfig
-    curve: LearningCurve
-    final_eval: EvalResult
-    diagnostics: dict[str, list[float]] = field(default_factory=dict)
-    train_seconds: float = 0.0
-    eval_seconds: float = 0.0
-    total_steps: int = 0
-
-    @property
-    def steps_per_second(self) -> float:
-        return self.total_steps / max(self.train_seconds, 1e-9)
 
 
 def train_soft_dqn(
