@@ -12,6 +12,7 @@ import torch
 from torch.distributions import AffineTransform, Normal, TanhTransform, TransformedDistribution
 
 from course_utils.rl import (
+    relabel,
     BoltzmannPolicy,
     QNetwork,
     ReplayBuffer,
@@ -452,3 +453,60 @@ def test_sac_smoke_run_is_deterministic(cpu, variant):
 def test_sac_rejects_unknown_variant():
     with pytest.raises(ValueError, match="variant"):
         train_sac(variant="twin", total_steps=1)
+
+
+# ---- hooks for learned rewards (chapters 09-10) ----------------------------------------------
+def test_buffer_latest_returns_the_newest_transitions_oldest_first():
+    buffer = ReplayBuffer(4, (1,), seed=0)
+    for i in range(6):  # wraps around: slots hold 4, 5, 2, 3
+        buffer.add([i], 0.0, float(i), [i + 1], False)
+    assert buffer.latest(3).rewards.tolist() == [3.0, 4.0, 5.0]
+    assert buffer.latest(10).rewards.tolist() == [2.0, 3.0, 4.0, 5.0]
+    with pytest.raises(ValueError, match="empty"):
+        ReplayBuffer(2, (1,)).latest(1)
+
+
+def test_relabel_replaces_rewards_without_gradient_and_checks_the_shape():
+    buffer = ReplayBuffer(8, (2,), seed=0)
+    for i in range(8):
+        buffer.add([i, 0.0], 0.0, 1.0, [i, 1.0], False)
+    batch = buffer.sample(5)
+    weight = torch.ones(2, requires_grad=True)
+    out = relabel(batch, lambda b: b.obs @ weight)
+    assert torch.equal(out.rewards, batch.obs[:, 0]) and not out.rewards.requires_grad
+    assert torch.equal(out.obs, batch.obs)
+    with pytest.raises(ValueError, match=r"shape \(5,\)"):
+        relabel(batch, lambda b: b.obs)
+    with pytest.raises(ValueError, match="NaN"):
+        relabel(batch, lambda b: b.rewards * float("nan"))
+
+
+@pytest.mark.parametrize("algorithm", ["soft_dqn", "sac"])
+def test_reward_fn_and_callback_hooks(cpu, algorithm):
+    """A zero learned reward drives the critic to ~0 (the env reward is ignored); the callback
+    sees every step; evaluation still reports the environment's return; a factory is accepted."""
+    calls = []
+
+    def callback(step, buffer, policy):
+        calls.append((step, len(buffer)))
+
+    def zero(batch):
+        return torch.zeros_like(batch.rewards)
+
+    if algorithm == "soft_dqn":
+        config = SoftDQNConfig(learning_starts=100, eval_every=None, eval_episodes=1)
+        run = train_soft_dqn(lambda: gym.make("CartPole-v1"), 400, seed=0, config=config,
+                             progress=False, reward_fn=zero, callback=callback)
+        q = run.q_net(torch.zeros(1, 4))
+        plain = train_soft_dqn("CartPole-v1", 400, seed=0, config=config, progress=False)
+        q_plain = plain.q_net(torch.zeros(1, 4))
+    else:
+        config = SACConfig(learning_starts=100, batch_size=32, hidden_sizes=(32, 32), eval_every=None, eval_episodes=1)
+        run = train_sac(lambda: gym.make("Pendulum-v1"), 400, seed=0, config=config,
+                        progress=False, reward_fn=zero, callback=callback)
+        q = torch.stack(run.q_net(torch.zeros(1, 3), torch.zeros(1, 1)))
+        plain = train_sac("Pendulum-v1", 400, seed=0, config=config, progress=False)
+        q_plain = torch.stack(plain.q_net(torch.zeros(1, 3), torch.zeros(1, 1)))
+    assert calls == [(step, step) for step in range(1, 401)]
+    assert run.final_eval.mean != 0.0  # evaluated with the environment's reward
+    assert (q - q_plain).abs().max() > 0.1, "the learned reward did not change the critic"

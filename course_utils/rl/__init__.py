@@ -19,7 +19,7 @@ Example::
     evaluate(result.policy, "CartPole-v1", deterministic=False)   # the Boltzmann policy
 """
 
-from .buffer import Batch, ReplayBuffer
+from .buffer import Batch, ReplayBuffer, relabel
 from .evaluation import EvalResult, LearningCurve, TrainingRun, evaluate
 from .losses import (
     boltzmann_probs,
@@ -48,6 +48,7 @@ from .soft_dqn import SoftDQNConfig, SoftDQNResult, train_dqn, train_soft_dqn
 __all__ = [
     "Batch",
     "ReplayBuffer",
+    "relabel",
     "EvalResult",
     "LearningCurve",
     "TrainingRun",

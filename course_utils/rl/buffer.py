@@ -12,13 +12,14 @@ that the world ends after 500 (CartPole) or 200 (Pendulum) steps, which it canno
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-__all__ = ["Batch", "ReplayBuffer"]
+__all__ = ["Batch", "ReplayBuffer", "relabel"]
 
 
 class Batch(NamedTuple):
@@ -111,9 +112,40 @@ class ReplayBuffer:
         idx = self.rng.integers(0, self.size, size=batch_size)
         return Batch(*(self._to_tensor(array[idx]) for array in self._arrays()))
 
+    def latest(self, n: int) -> Batch:
+        """The ``n`` most recently added transitions (fewer if the buffer holds fewer), oldest first.
+
+        Adversarial imitation (chapter 10) trains its discriminator on these: samples of the
+        *current* policy rather than of everything the agent ever did.
+        """
+        if self.size == 0:
+            raise ValueError("the replay buffer is empty")
+        n = min(int(n), self.size)
+        idx = (self.pos - n + np.arange(n)) % self.capacity
+        return Batch(*(self._to_tensor(array[idx]) for array in self._arrays()))
+
     def _arrays(self) -> tuple[np.ndarray, ...]:
         return self.obs, self.actions, self.rewards, self.next_obs, self.terminated
 
     def _to_tensor(self, array: np.ndarray) -> torch.Tensor:
         # array[idx] is a fresh copy, so from_numpy shares no memory with the buffer
         return torch.from_numpy(array).to(self.device, non_blocking=True)
+
+
+def relabel(batch: Batch, reward_fn: Callable[[Batch], torch.Tensor]) -> Batch:
+    """``batch`` with its rewards replaced by a learned reward ``reward_fn(batch)`` of shape (B,).
+
+    Computed under ``torch.no_grad()`` and detached: the RL update that uses these rewards
+    must not push gradients into the reward (or discriminator) network.
+    """
+    with torch.no_grad():
+        rewards = reward_fn(batch)
+    if not isinstance(rewards, torch.Tensor) or rewards.shape != batch.rewards.shape:
+        got = tuple(rewards.shape) if isinstance(rewards, torch.Tensor) else type(rewards).__name__
+        raise ValueError(
+            f"reward_fn must return a tensor of shape {tuple(batch.rewards.shape)} (one reward per "
+            f"transition), got {got}"
+        )
+    if not torch.isfinite(rewards).all():
+        raise ValueError("reward_fn returned NaN or infinite rewards")
+    return batch._replace(rewards=rewards.detach().to(batch.rewards.dtype))

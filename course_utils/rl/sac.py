@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..runtime import configure_threads, get_device, seed_everything
-from .buffer import ReplayBuffer
+from .buffer import Batch, ReplayBuffer, relabel
 from .evaluation import LearningCurve, TrainingRun, evaluate
 from .losses import (
     polyak_update,
@@ -91,16 +92,28 @@ class SACResult(TrainingRun):
 
 
 def train_sac(
-    env_id: str = "Pendulum-v1",
+    env_id: str | Callable[[], gym.Env] = "Pendulum-v1",
     total_steps: int = 15_000,
     seed: int = 0,
     variant: Variant = "v",
     config: SACConfig | None = None,
     progress: bool = True,
+    reward_fn: Callable[[Batch], torch.Tensor] | None = None,
+    callback: Callable[[int, ReplayBuffer, object], None] | None = None,
 ) -> SACResult:
     """Train SAC (``variant`` "v" or "auto_alpha", see the module docstring) for ``total_steps``.
 
     Deterministic on CPU for a given seed.
+
+    Hooks for learned rewards (chapters 09-10; both default to None, the plain algorithm):
+
+    * ``env_id`` may be a function that makes the environment (custom envs, wrappers).
+    * ``reward_fn(batch) -> rewards (B,)`` replaces the environment's rewards of every sampled
+      mini-batch before the critic target is formed (a learned reward r_psi(s, a, s')). It is
+      called under ``torch.no_grad()``: no gradient flows from the policy update into it.
+      Evaluation still reports the environment's (true) return.
+    * ``callback(step, buffer, policy)`` runs after every environment step and learning step,
+      e.g. to update a discriminator on ``buffer.latest(n)``.
     """
     if variant not in ("v", "auto_alpha"):
         raise ValueError(f"variant must be 'v' or 'auto_alpha', got {variant!r}")
@@ -110,7 +123,8 @@ def train_sac(
     configure_threads(cfg.num_threads)
     device = get_device()
     try:
-        env = gym.make(env_id)
+        make_env = env_id if callable(env_id) else (lambda: gym.make(env_id))
+        env = make_env()
         assert isinstance(env.action_space, gym.spaces.Box), "SAC needs continuous actions"
         obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
         low, high = env.action_space.low, env.action_space.high
@@ -156,6 +170,8 @@ def train_sac(
             # ---- learn: one gradient step on each loss
             if step > cfg.learning_starts:
                 batch = buffer.sample(cfg.batch_size)
+                if reward_fn is not None:
+                    batch = relabel(batch, reward_fn)
                 # critic target r + gamma (1 - terminated) V(s'), V from V_psibar or target critics
                 with torch.no_grad():
                     if variant == "v":
@@ -194,6 +210,9 @@ def train_sac(
                     polyak_update(q_target, q_net, cfg.tau)
                     alpha = log_alpha.exp().item()
 
+            if callback is not None:
+                callback(step, buffer, policy)
+
             # ---- evaluate the mean action (timed separately)
             if step == total_steps or (cfg.eval_every and step % cfg.eval_every == 0):
                 tick = time.perf_counter()
@@ -208,7 +227,7 @@ def train_sac(
                     diagnostics[name].append(value)
                 result = evaluate(
                     policy,
-                    env_id,
+                    make_env,
                     cfg.eval_episodes,
                     seed=cfg.eval_seed,
                     deterministic=True,
@@ -236,3 +255,4 @@ def train_sac(
         eval_seconds=eval_seconds,
         total_steps=total_steps,
     )
+

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -25,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..runtime import configure_threads, get_device, seed_everything
-from .buffer import ReplayBuffer
+from .buffer import Batch, ReplayBuffer, relabel
 from .evaluation import LearningCurve, TrainingRun, evaluate
 from .losses import boltzmann_probs, polyak_update, q_learning_loss, soft_q_target
 from .networks import BoltzmannPolicy, QNetwork
@@ -76,17 +77,29 @@ class SoftDQNResult(TrainingRun):
 
 
 def train_soft_dqn(
-    env_id: str = "CartPole-v1",
+    env_id: str | Callable[[], gym.Env] = "CartPole-v1",
     total_steps: int = 30_000,
     seed: int = 0,
     alpha: float = 0.3,
     config: SoftDQNConfig | None = None,
     progress: bool = True,
+    reward_fn: Callable[[Batch], torch.Tensor] | None = None,
+    callback: Callable[[int, ReplayBuffer, object], None] | None = None,
 ) -> SoftDQNResult:
     """Train soft DQN with temperature ``alpha`` (``alpha = 0``: DQN) for ``total_steps`` env steps.
 
     Deterministic on CPU for a given seed (torch, numpy, the environment and the replay
     buffer are all seeded from it).
+
+    Hooks for learned rewards (chapters 09-10; both default to None, the plain algorithm):
+
+    * ``env_id`` may be a function that makes the environment (custom envs, wrappers).
+    * ``reward_fn(batch) -> rewards (B,)`` replaces the environment's rewards of every sampled
+      mini-batch before the critic target is formed (a learned reward r_psi(s, a, s')). It is
+      called under ``torch.no_grad()``: no gradient flows from the policy update into it.
+      Evaluation still reports the environment's (true) return.
+    * ``callback(step, buffer, policy)`` runs after every environment step and learning step,
+      e.g. to update a discriminator on ``buffer.latest(n)``.
     """
     cfg = config or SoftDQNConfig()
     hard = alpha == 0
@@ -95,7 +108,8 @@ def train_soft_dqn(
     configure_threads(cfg.num_threads)
     device = get_device()
     try:
-        env = gym.make(env_id)
+        make_env = env_id if callable(env_id) else (lambda: gym.make(env_id))
+        env = make_env()
         assert isinstance(env.action_space, gym.spaces.Discrete), "soft DQN needs discrete actions"
         obs_dim, n_actions = env.observation_space.shape[0], int(env.action_space.n)
 
@@ -134,6 +148,8 @@ def train_soft_dqn(
                     lr0, lr1 = cfg.learning_rate, cfg.final_learning_rate
                     optimizer.param_groups[0]["lr"] = lr0 + fraction * (lr1 - lr0)
                 batch = buffer.sample(cfg.batch_size)
+                if reward_fn is not None:
+                    batch = relabel(batch, reward_fn)
                 with torch.no_grad():
                     next_q = target_net(batch.next_obs)  # Q_phi'(s', .): (B, n_actions)
                     target = soft_q_target(next_q, batch.rewards, batch.terminated, cfg.gamma, alpha)
@@ -146,6 +162,9 @@ def train_soft_dqn(
             if step % cfg.target_update_every == 0:
                 polyak_update(target_net, q_net, cfg.tau)
 
+            if callback is not None:
+                callback(step, buffer, policy)
+
             # ---- evaluate the greedy policy (timed separately)
             if step == total_steps or (cfg.eval_every and step % cfg.eval_every == 0):
                 tick = time.perf_counter()
@@ -155,7 +174,7 @@ def train_soft_dqn(
                     diagnostics[name].append(value)
                 result = evaluate(
                     policy,
-                    env_id,
+                    make_env,
                     cfg.eval_episodes,
                     seed=cfg.eval_seed,
                     deterministic=True,
@@ -182,14 +201,19 @@ def train_soft_dqn(
 
 
 def train_dqn(
-    env_id: str = "CartPole-v1",
+    env_id: str | Callable[[], gym.Env] = "CartPole-v1",
     total_steps: int = 30_000,
     seed: int = 0,
     config: SoftDQNConfig | None = None,
     progress: bool = True,
+    reward_fn: Callable[[Batch], torch.Tensor] | None = None,
+    callback: Callable[[int, ReplayBuffer, object], None] | None = None,
 ) -> SoftDQNResult:
     """DQN: :func:`train_soft_dqn` with ``alpha = 0`` (hard max target, epsilon-greedy)."""
-    return train_soft_dqn(env_id, total_steps, seed, alpha=0.0, config=config, progress=progress)
+    return train_soft_dqn(
+        env_id, total_steps, seed, alpha=0.0, config=config, progress=progress,
+        reward_fn=reward_fn, callback=callback,
+    )
 
 
 def _epsilon(cfg: SoftDQNConfig, step: int, total_steps: int) -> float:
@@ -210,3 +234,4 @@ def _diagnostics(q: torch.Tensor, loss: torch.Tensor, alpha: float) -> dict[str,
 
 def _name(alpha: float) -> str:
     return "DQN" if alpha == 0 else f"soft DQN (alpha={alpha:g})"
+
