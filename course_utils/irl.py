@@ -58,6 +58,13 @@ __all__ = [
     "IRL_LAYOUT",
     "IRL_REWARDS",
     "irl_gridworld",
+    "log_importance_weights",
+    "self_normalized_weights",
+    "effective_sample_size",
+    "self_normalized_estimate",
+    "trajectory_log_probs",
+    "sample_irl_gradient",
+    "soft_optimal_trajectory_policy",
 ]
 
 OPTIMIZERS = ("lbfgs", "adam", "gradient")
@@ -668,3 +675,151 @@ def mixture_policy(
     D = mu.sum(axis=2, keepdims=True)
     A = mu.shape[2]
     return np.where(D > 0, mu / np.where(D > 0, D, 1.0), 1.0 / A)
+
+
+# ----------------------------------------------------------------------------- sample-based (chapter 09)
+#
+# Slides, "Unknown dynamics & large state/action spaces" and "Importance sampling": the model term
+# E_{tau ~ p(tau|O, psi)}[grad r_psi(tau)] of the gradient is estimated from M trajectories tau_j
+# sampled by a policy pi (the current soft-optimal one, or a lagging one) with the self-normalised
+# importance weights
+#
+#     w_j = p(tau_j | O, psi) / pi(tau_j) ∝ exp(sum_t r_psi(s_t, a_t) / alpha) / prod_t pi(a_t | s_t),
+#
+# (the start and dynamics terms cancel). Their target is the exact posterior p(tau|O) ∝ p(tau)
+# exp(r(tau)/alpha), i.e. the ``optimistic=True`` model above; with deterministic dynamics and a
+# single start state it coincides with the default causal model.
+
+
+def _finite_2d(values, name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (M, T) with M >= 1 trajectories of T >= 1 steps, "
+                         f"got {array.shape}")
+    if np.isnan(array).any():
+        raise ValueError(f"{name} contains NaN")
+    return array
+
+
+def log_importance_weights(rewards: np.ndarray, log_probs: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
+    """log w_j = sum_t r(s_t, a_t) / alpha - sum_t log pi(a_t|s_t), shape (M,).
+
+    rewards (M, T): r_psi along each sampled trajectory; log_probs (M, T): log-probabilities of the
+    taken actions under the policy that *sampled* them. Unnormalised (log Z is unknown).
+    """
+    rewards, log_probs = _finite_2d(rewards, "rewards"), _finite_2d(log_probs, "log_probs")
+    if rewards.shape != log_probs.shape:
+        raise ValueError(f"rewards {rewards.shape} and log_probs {log_probs.shape} must have the same shape (M, T)")
+    if not np.isfinite(rewards).all():
+        raise ValueError("rewards must be finite")
+    if np.isposinf(log_probs).any():
+        raise ValueError("log_probs contain +inf")
+    return rewards.sum(axis=1) / _check_alpha(alpha) - log_probs.sum(axis=1)
+
+
+def _check_log_weights(log_weights) -> np.ndarray:
+    log_weights = np.asarray(log_weights, dtype=np.float64)
+    if log_weights.ndim != 1 or log_weights.shape[0] == 0:
+        raise ValueError(f"log_weights must have shape (M,) with M >= 1, got {log_weights.shape}")
+    if np.isnan(log_weights).any() or np.isposinf(log_weights).any():
+        raise ValueError("log_weights contain NaN or +inf")
+    if np.isneginf(log_weights).all():
+        raise ValueError("every log-weight is -inf: no sample has positive weight")
+    return log_weights
+
+
+def self_normalized_weights(log_weights: np.ndarray) -> np.ndarray:
+    """w_j / sum_k w_k from log-weights (M,), computed stably (logsumexp); sums to one."""
+    log_weights = _check_log_weights(log_weights)
+    return np.exp(log_weights - logsumexp(log_weights))
+
+
+def effective_sample_size(log_weights: np.ndarray) -> float:
+    """ESS = (sum_j w_j)^2 / sum_j w_j^2, between 1 (one sample carries all) and M (equal weights)."""
+    log_weights = _check_log_weights(log_weights)
+    return float(np.exp(2 * logsumexp(log_weights) - logsumexp(2 * log_weights)))
+
+
+def self_normalized_estimate(log_weights: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
+    """The self-normalised importance sampling estimate of E_p[f] and the effective sample size.
+
+    log_weights (M,): log w_j = log p(x_j) - log q(x_j) up to a constant, x_j ~ q; values (M,) or
+    (M, K): f(x_j). Returns (sum_j w_j f(x_j) / sum_j w_j, of shape () or (K,); ESS, a float).
+    """
+    log_weights = _check_log_weights(log_weights)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim not in (1, 2) or values.shape[0] != log_weights.shape[0]:
+        raise ValueError(f"values must have shape (M,) or (M, K) with M = {log_weights.shape[0]}, got {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values contain NaN or inf")
+    w = self_normalized_weights(log_weights)
+    return np.tensordot(w, values, axes=(0, 0)), effective_sample_size(log_weights)
+
+
+def trajectory_log_probs(policy: np.ndarray, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """log pi_t(a_t | s_t) along trajectories, shape (M, T).
+
+    policy: stationary (S, A) or time-indexed (T', S, A) with T' >= T, rows summing to one;
+    states, actions: int (M, T).
+    """
+    policy = np.asarray(policy, dtype=np.float64)
+    if policy.ndim not in (2, 3):
+        raise ValueError(f"policy must have shape (S, A) or (T, S, A), got {policy.shape}")
+    S, A = policy.shape[-2:]
+    states = _index_array(states, "states", S, "state")
+    actions = _index_array(actions, "actions", A, "action")
+    if states.shape != actions.shape:
+        raise ValueError(f"states {states.shape} and actions {actions.shape} must have the same shape (M, T)")
+    policy = _check_policy(policy, S, A, states.shape[1])
+    if not np.isfinite(policy).all() or (policy < 0).any():
+        raise ValueError("policy must hold finite, non-negative probabilities")
+    sums = policy.sum(axis=-1)
+    if not np.allclose(sums, 1.0, atol=1e-8):
+        worst = np.unravel_index(np.argmax(np.abs(sums - 1)), sums.shape)
+        raise ValueError(f"policy is not normalised: the action probabilities at {tuple(int(i) for i in worst)} "
+                         f"sum to {sums[worst]:.6g}, not 1")
+    with np.errstate(divide="ignore"):
+        if policy.ndim == 2:
+            return np.log(policy[states, actions])
+        return np.log(policy[np.arange(states.shape[1])[None, :], states, actions])
+
+
+def sample_irl_gradient(
+    theta: np.ndarray, features: np.ndarray, expert_states: np.ndarray, sample_states: np.ndarray,
+    sample_actions: np.ndarray, sampler_policy: np.ndarray, *, alpha: float = 1.0,
+    weighted: bool = True, return_ess: bool = False,
+):
+    """The sample-based MaxEnt IRL gradient, shape (K,) (and the ESS with ``return_ess``).
+
+    ``(f_E - sum_j w_j f(tau_j) / sum_j w_j) / alpha`` with f_E = mean_i sum_t f(s_it) of the
+    demonstrations (N, T), f(tau_j) = sum_t f(s_jt) of the M samples (M, T) drawn by
+    ``sampler_policy`` ((S, A) or (T, S, A)), and log w_j from :func:`log_importance_weights` with
+    r(s) = features[s] @ theta. ``weighted=False`` is the plain sample mean (right only when the
+    sampler is the soft-optimal policy of theta in deterministic dynamics from one start state).
+    """
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2:
+        raise ValueError(f"features must have shape (S, K), got {features.shape}")
+    features = _check_features(features, features.shape[0])
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.shape != (features.shape[1],) or not np.isfinite(theta).all():
+        raise ValueError(f"theta must be a finite vector of shape ({features.shape[1]},), got {theta.shape}")
+    alpha = _check_alpha(alpha)
+    expert_states = _index_array(expert_states, "expert_states", features.shape[0], "state")
+    log_probs = trajectory_log_probs(sampler_policy, sample_states, sample_actions)
+    sample_states = np.asarray(sample_states, dtype=np.int64)
+    counts = features[sample_states].sum(axis=1)  # (M, K)
+    rewards = (features @ theta)[sample_states]  # (M, T)
+    log_w = log_importance_weights(rewards, log_probs, alpha=alpha) if weighted else np.zeros(len(counts))
+    model, ess = self_normalized_estimate(log_w, counts)
+    grad = (feature_expectations(features, expert_states) - model) / alpha
+    return (grad, ess) if return_ess else grad
+
+
+def soft_optimal_trajectory_policy(P: np.ndarray, reward: np.ndarray, horizon: int, *, alpha: float = 1.0) -> np.ndarray:
+    """pi_t(a|s) (T, S, A) of the variational backward messages for a state reward (S,) or (S, A)."""
+    P = validate_transitions(P)
+    S, A, _ = P.shape
+    Q, V = backward_messages(P, _reward_table(reward, S, A), _check_horizon(horizon), alpha=_check_alpha(alpha))
+    pi = soft_policy(Q, V, alpha)
+    return pi / pi.sum(axis=-1, keepdims=True)
