@@ -6,3 +6,20 @@ import os
 # Notebook kernels started by nbval inherit this through the environment.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("COURSE_THREADS", "1")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the 'caught X / tried Y' lines of tests/test_mistakes.py, and their total."""
+    lines, caught, tried = [], 0, 0
+    for status in ("passed", "failed"):
+        for report in terminalreporter.getreports(status):
+            props = dict(getattr(report, "user_properties", []))
+            if report.when == "call" and "mistakes_summary" in props:
+                lines.append(props["mistakes_summary"])
+                caught += props["mistakes_caught"]
+                tried += props["mistakes_tried"]
+    if lines:
+        terminalreporter.section("grader robustness: injected mistakes")
+        for line in sorted(lines):
+            terminalreporter.line(line)
+        terminalreporter.line(f"total: caught {caught} / tried {tried} mistakes")

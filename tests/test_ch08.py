@@ -20,7 +20,7 @@ from course_utils.inference import backward_messages
 
 
 def visitation(P, R, p0, horizon, alpha=1.0, *, start="p0", policy_time="t", normalise=True,
-               weight_by_policy=True, optimistic=False, use_alpha=True):
+               weight_by_policy=True, optimistic=False, use_alpha=True, recursion_time="t"):
     """The solution of Exercise 8.1, with switches that reproduce typical mistakes."""
     a = alpha if use_alpha else 1.0
     Q, V = backward_messages(P, R, horizon, alpha=a, optimistic=optimistic)
@@ -29,13 +29,16 @@ def visitation(P, R, p0, horizon, alpha=1.0, *, start="p0", policy_time="t", nor
     index = {"t": np.arange(horizon), "0": np.zeros(horizon, int), "reversed": np.arange(horizon)[::-1],
              "next": np.minimum(np.arange(horizon) + 1, horizon - 1)}[policy_time]
     pi = pi[index]
+    recursion_index = {"t": np.arange(horizon), "0": np.zeros(horizon, int),
+                       "next": np.minimum(np.arange(horizon) + 1, horizon - 1)}[recursion_time]
+    pi_recursion = pi[recursion_index]  # a time-index mistake made only in the forward recursion
     S = P.shape[0]
     D = np.empty((horizon, S))
     D[0] = {"p0": p0, "uniform": np.full(S, 1 / S)}.get(start) if start != "moved" else \
         np.einsum("s,sa,sap->p", p0, pi[0], P)
     for t in range(horizon - 1):
         if weight_by_policy:
-            D[t + 1] = np.einsum("s,sa,sap->p", D[t], pi[t], P)
+            D[t + 1] = np.einsum("s,sa,sap->p", D[t], pi_recursion[t], P)
         else:
             D[t + 1] = np.einsum("s,sap->p", D[t], P)
     with np.errstate(invalid="ignore"):
@@ -100,8 +103,11 @@ def test_check_visitation_accepts_correct_answers(answer, capsys):
     ({"policy_time": "next"}, "one step ahead"),
     ({"optimistic": True}, "optimistic"),
     ({"use_alpha": False}, "ignores the temperature"),
+    ({"recursion_time": "0"}, "in the forward recursion .*used the first step's policy pi_0 at every step"),
+    ({"recursion_time": "next"}, r"in the forward recursion .*one step ahead \(pi_\{t\+1\} at step t\)"),
 ], ids=["unnormalised", "no-policy-weights", "uniform-start", "moved-start", "stationary-policy",
-        "reversed-time", "off-by-one", "optimistic", "no-temperature"])
+        "reversed-time", "off-by-one", "optimistic", "no-temperature", "stationary-policy-in-recursion",
+        "off-by-one-in-recursion"])
 def test_check_visitation_names_typical_mistakes(options, message):
     with pytest.raises(ExerciseError, match=message):
         check_visitation(with_options(visitation, **options))

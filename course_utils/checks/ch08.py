@@ -80,14 +80,19 @@ def _first_mistake(actual: np.ndarray, mistakes: Mistakes, rtol: float = 1e-6, a
     return None
 
 
-def _propagate(P: np.ndarray, pis: np.ndarray, d0: np.ndarray) -> np.ndarray:
-    """mu (T, S, A) of acting with the time-indexed pis (T, S, A) from state distribution d0."""
+def _propagate(P: np.ndarray, pis: np.ndarray, d0: np.ndarray,
+               out_pis: np.ndarray | None = None) -> np.ndarray:
+    """mu (T, S, A) of acting with the time-indexed pis (T, S, A) from state distribution d0.
+
+    With ``out_pis``, the state marginals D_t come from ``pis`` but mu_t = D_t * out_pis[t]
+    (a policy mistake made only in the forward recursion).
+    """
     T = pis.shape[0]
     D = np.empty((T, P.shape[0]))
     D[0] = d0
     for t in range(T - 1):
         D[t + 1] = np.einsum("s,sa,sap->p", D[t], pis[t], P)
-    return D[:, :, None] * pis
+    return D[:, :, None] * (pis if out_pis is None else out_pis)
 
 
 def _policy(P, R, T, alpha, optimistic=False) -> np.ndarray:
@@ -209,26 +214,34 @@ def _diagnose_visitation(actual: np.ndarray, expected: np.ndarray, case: Case) -
     pi = _policy(P, R, T, alpha)
     shift_next = np.concatenate([pi[1:], pi[-1:]])
     shift_prev = np.concatenate([pi[:1], pi[:-1]])
-    mistakes = [
+    wrong_policies = [
         ("you used the first step's policy pi_0 at every step; the soft-optimal policy of a finite "
          "horizon depends on time: use pi_t = exp((Q[t] - V[t]) / alpha) at step t.",
-         lambda: _propagate(P, np.broadcast_to(pi[0], pi.shape), p0)),
+         lambda: np.broadcast_to(pi[0], pi.shape)),
         ("you used the last step's policy pi_{T-1} at every step; use pi_t = exp((Q[t] - V[t]) / alpha) "
          "at step t.",
-         lambda: _propagate(P, np.broadcast_to(pi[-1], pi.shape), p0)),
+         lambda: np.broadcast_to(pi[-1], pi.shape)),
         ("the time index of your policy is reversed: backward_messages returns Q[t], V[t] already "
          "indexed by the time step t (computed backwards, stored forwards), so use pi[t] at step t.",
-         lambda: _propagate(P, pi[::-1], p0)),
+         lambda: pi[::-1]),
         ("your policy is one step ahead (pi_{t+1} at step t): use pi_t = exp((Q[t] - V[t]) / alpha).",
-         lambda: _propagate(P, shift_next, p0)),
+         lambda: shift_next),
         ("your policy is one step behind (pi_{t-1} at step t): use pi_t = exp((Q[t] - V[t]) / alpha).",
-         lambda: _propagate(P, shift_prev, p0)),
+         lambda: shift_prev),
         ("you used the optimistic (exact) backward messages; this chapter's model of the expert uses "
          "the variational messages, backward_messages(..., optimistic=False).",
-         lambda: _propagate(P, _policy(P, R, T, alpha, optimistic=True), p0)),
+         lambda: _policy(P, R, T, alpha, optimistic=True)),
         ("your answer ignores the temperature: pass alpha to backward_messages and divide by it in "
          "pi_t = exp((Q_t - V_t) / alpha).",
-         lambda: _propagate(P, _policy(P, R, T, 1.0), p0)),
+         lambda: _policy(P, R, T, 1.0)),
+    ]
+    # The wrong policy used everywhere, then only in the forward recursion D_{t+1} (with the
+    # right pi_t in mu_t = D_t pi_t).
+    mistakes = [(message, lambda wrong=wrong: _propagate(P, wrong(), p0)) for message, wrong in wrong_policies]
+    mistakes += [
+        (f"in the forward recursion D_{{t+1}}(s') = sum_(s,a) D_t(s) pi_t(a|s) P(s'|s,a): {message}",
+         lambda wrong=wrong: _propagate(P, wrong(), p0, pi))
+        for message, wrong in wrong_policies
     ]
     return _first_mistake(actual, mistakes)
 
