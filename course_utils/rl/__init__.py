@@ -19,6 +19,7 @@ Example::
     evaluate(result.policy, "CartPole-v1", deterministic=False)   # the Boltzmann policy
 """
 
+from . import experts  # analytic expert controllers and demonstrations (chapter 10)
 from .buffer import Batch, ReplayBuffer, relabel
 from .evaluation import EvalResult, LearningCurve, TrainingRun, evaluate
 from .losses import (

@@ -1,0 +1,159 @@
+"""Chapter 10 (adversarial IRL): grader tests of course_utils.checks.ch10.
+
+Every check must accept the reference (and a typical correct student answer) and reject each
+typical wrong answer with its specific message; an untouched exercise is "not attempted".
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_utils import adversarial
+from course_utils.checks import ExerciseError, ExerciseNotAttempted
+from course_utils.checks.ch10 import (
+    check_airl_logits,
+    check_discriminator_loss,
+    check_gail_reward,
+    reference_gail_reward,
+)
+
+ALL_CHECKS = [check_airl_logits, check_discriminator_loss, check_gail_reward]
+
+
+def _not_attempted(*args, **kwargs):
+    raise NotImplementedError("Exercise 10.N: replace this line with your code")
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS)
+def test_not_attempted(check):
+    with pytest.raises(ExerciseNotAttempted):
+        check(_not_attempted)
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS)
+def test_not_a_function(check):
+    with pytest.raises(ExerciseError, match="expected a function"):
+        check(3.0)
+
+
+# ---------------------------------------------------------------------------------- 10.1
+
+
+def student_logits(g_s, h_s, h_next, log_pi, gamma):
+    f = g_s + gamma * h_next - h_s
+    return f - log_pi
+
+
+def test_logits_accepts(capsys):
+    check_airl_logits(student_logits)
+    check_airl_logits(lambda g_s, h_s, h_next, log_pi, gamma: adversarial.airl_logits(g_s, h_s, h_next, log_pi, gamma))
+    assert capsys.readouterr().out.startswith("Exercise 10.1 passed:")
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda g_s, h_s, h_next, log_pi, gamma: g_s + gamma * h_next - h_s, "miss the -log pi"),
+        (lambda g_s, h_s, h_next, log_pi, gamma: g_s + gamma * h_next - h_s + log_pi, "wrong sign"),
+        (lambda g_s, h_s, h_next, log_pi, gamma: g_s + h_next - h_s - log_pi, "discount is missing"),
+        (lambda g_s, h_s, h_next, log_pi, gamma: g_s + h_s - gamma * h_next - log_pi, "wrong way round"),
+        (lambda g_s, h_s, h_next, log_pi, gamma: torch.sigmoid(g_s + gamma * h_next - h_s - log_pi), "you returned D"),
+        (lambda g_s, h_s, h_next, log_pi, gamma: g_s - log_pi, "shaping term is missing"),
+        (lambda g_s, h_s, h_next, log_pi, gamma: (g_s + gamma * h_next - h_s - log_pi).detach(), "no gradient"),
+        (lambda g_s, h_s, h_next, log_pi, gamma: (g_s + gamma * h_next - h_s - log_pi)[:, None], "shape"),
+        (lambda g_s, h_s, h_next, log_pi, gamma: None, "return"),
+    ],
+)
+def test_logits_rejects(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_airl_logits(wrong)
+
+
+# ---------------------------------------------------------------------------------- 10.2
+
+
+def student_loss(expert_logits, policy_logits):
+    ones, zeros = torch.ones_like(expert_logits), torch.zeros_like(policy_logits)
+    return F.binary_cross_entropy_with_logits(expert_logits, ones) + F.binary_cross_entropy_with_logits(policy_logits, zeros)
+
+
+def test_loss_accepts(capsys):
+    check_discriminator_loss(student_loss)
+    check_discriminator_loss(adversarial.discriminator_loss)
+    assert capsys.readouterr().out.startswith("Exercise 10.2 passed:")
+
+
+sp = F.softplus
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (lambda expert_logits, policy_logits: sp(expert_logits).mean() + sp(-policy_logits).mean(), "labels are swapped"),
+        (lambda expert_logits, policy_logits: sp(-expert_logits).mean() + sp(-policy_logits).mean(), "log D where log"),
+        (lambda expert_logits, policy_logits: sp(expert_logits).mean() + sp(policy_logits).mean(), "expert term uses log"),
+        (lambda expert_logits, policy_logits: sp(-expert_logits).sum() + sp(policy_logits).sum(), "summed"),
+        (lambda expert_logits, policy_logits: torch.cat([sp(-expert_logits), sp(policy_logits)]).mean(), "averaged together"),
+        (lambda expert_logits, policy_logits: sp(-expert_logits).mean(), "policy term is missing"),
+        (lambda expert_logits, policy_logits: -(torch.log(torch.sigmoid(expert_logits)).mean() + torch.log(1 - torch.sigmoid(policy_logits)).mean()), "not finite"),
+        (lambda expert_logits, policy_logits: -(sp(-expert_logits).mean() + sp(policy_logits).mean()), "signs are flipped"),
+        (lambda expert_logits, policy_logits: torch.cat([sp(-expert_logits), sp(policy_logits)]), "scalar"),
+        (lambda expert_logits, policy_logits: (sp(-expert_logits).mean() + sp(policy_logits).mean()).item(), "no gradient"),
+    ],
+)
+def test_loss_rejects(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_discriminator_loss(wrong)
+
+
+# ---------------------------------------------------------------------------------- 10.3
+
+
+def student_reward(discriminator, obs, actions):
+    with torch.no_grad():
+        logits = discriminator(obs, actions)
+        return F.logsigmoid(logits) - F.logsigmoid(-logits)
+
+
+def test_reward_accepts(capsys):
+    check_gail_reward(student_reward)
+    check_gail_reward(reference_gail_reward)
+    assert capsys.readouterr().out.startswith("Exercise 10.3 passed:")
+
+
+def _r(transform, grad=False):
+    def fn(discriminator, obs, actions):
+        if grad:
+            return transform(discriminator(obs, actions))
+        with torch.no_grad():
+            return transform(discriminator(obs, actions))
+    return fn
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (_r(F.logsigmoid), "log D only"),
+        (_r(lambda x: -F.logsigmoid(-x)), "-log\\(1 - D\\) only"),
+        (_r(lambda x: -x), "sign is flipped"),
+        (_r(torch.sigmoid), "D itself"),
+        (_r(lambda x: x, grad=True), "requires grad"),
+        (_r(lambda x: torch.log(torch.sigmoid(x)) - torch.log(1 - torch.sigmoid(x))), "not finite"),
+        (_r(lambda x: x[:, None]), "squeeze"),
+    ],
+)
+def test_reward_rejects(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_gail_reward(wrong)
+
+
+def test_reward_backward_into_discriminator_is_caught():
+    def leaky(discriminator, obs, actions):
+        logits = discriminator(obs, actions)
+        logits.sum().backward()
+        return logits.detach()
+
+    with pytest.raises(ExerciseError, match="left gradients"):
+        check_gail_reward(leaky)
