@@ -554,20 +554,7 @@ def causal_entropy(P: np.ndarray, policy: np.ndarray, p0: np.ndarray, horizon: i
 
 def policy_log_likelihood(policy: np.ndarray, states: np.ndarray, actions: np.ndarray) -> float:
     """``mean_i sum_t log pi_t(a_{i,t} | s_{i,t})`` of demonstrations; policy (S, A) or (T, S, A)."""
-    policy = np.asarray(policy, dtype=np.float64)
-    if policy.ndim not in (2, 3):
-        raise ValueError(f"policy must have shape (S, A) or (T, S, A), got {policy.shape}")
-    S, A = policy.shape[-2:]
-    states = _index_array(states, "states", S, "state")
-    actions = _index_array(actions, "actions", A, "action")
-    if states.shape != actions.shape:
-        raise ValueError(f"states {states.shape} and actions {actions.shape} must have the same shape")
-    T = states.shape[1]
-    if policy.ndim == 3 and policy.shape[0] < T:
-        raise ValueError(f"a time-indexed policy needs at least T = {T} steps, got {policy.shape[0]}")
-    probs = policy[states, actions] if policy.ndim == 2 else policy[np.arange(T)[None], states, actions]
-    with np.errstate(divide="ignore"):
-        return float(np.log(probs).sum(axis=1).mean())
+    return float(trajectory_log_probs(policy, states, actions).sum(axis=1).mean())
 
 
 # ----------------------------------------------------------------------------- max margin

@@ -25,6 +25,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 __all__ = [
+    "Mistakes",
+    "outputs_match",
+    "first_matching_mistake",
     "ExerciseError",
     "ExerciseNotAttempted",
     "Case",
@@ -287,6 +290,37 @@ def compare_with_reference(
                     ) from None
             raise generic from None
     return len(cases)
+
+
+Mistakes = Sequence[tuple[str, Callable[[], Any]]]
+"""(message, make) pairs: ``make()`` computes what a typical wrong answer would return."""
+
+
+def outputs_match(actual: np.ndarray, candidate: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
+    """True when ``candidate`` is finite, has ``actual``'s shape and equals it within tolerance."""
+    candidate = np.asarray(candidate, dtype=float)
+    if candidate.shape != actual.shape or not np.isfinite(candidate).all():
+        return False
+    with np.errstate(all="ignore"):
+        return bool(np.allclose(actual, candidate, rtol=rtol, atol=atol))
+
+
+def first_matching_mistake(actual: np.ndarray, mistakes: Mistakes, rtol: float = 1e-6,
+                           atol: float = 1e-9) -> str | None:
+    """The message of the first typical mistake whose output equals ``actual`` (None: no match).
+
+    A ``diagnose`` hook for :func:`compare_with_reference` is usually this, applied to a list of
+    mistakes computed on the case's inputs. Mistakes that cannot be computed are skipped.
+    """
+    for message, make in mistakes:
+        try:
+            with np.errstate(all="ignore"):
+                candidate = make()
+        except Exception:  # a mistake that cannot be computed on this input
+            continue
+        if outputs_match(actual, candidate, rtol, atol):
+            return message
+    return None
 
 
 def passed(exercise: str, message: str) -> None:

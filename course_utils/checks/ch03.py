@@ -33,7 +33,6 @@ from . import (
     ExerciseError,
     ExerciseNotAttempted,
     as_array,
-    assert_close,
     call_student,
     check_finite,
     check_shape,

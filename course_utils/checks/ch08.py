@@ -11,14 +11,21 @@ the notebook's gridworld) and, when the answer is wrong, tries the typical mista
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
 from .. import irl
 from ..inference import backward_messages, soft_policy
 from ..mdp import gridworld
-from . import Case, ExerciseError, ExerciseNotAttempted, compare_with_reference, passed
+from . import (
+    Case,
+    ExerciseError,
+    ExerciseNotAttempted,
+    compare_with_reference,
+    first_matching_mistake,
+    passed,
+)
 
 __all__ = [
     "check_visitation",
@@ -28,8 +35,6 @@ __all__ = [
     "reference_irl_gradient",
     "reference_maxent_irl_loop",
 ]
-
-Mistakes = Sequence[tuple[str, Callable[[], Any]]]
 
 
 # ----------------------------------------------------------------------------- references
@@ -57,27 +62,6 @@ def reference_maxent_irl_loop(P, features, expert_states, p0, alpha=1.0, lr=0.01
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _close(actual: np.ndarray, candidate: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    candidate = np.asarray(candidate, dtype=float)
-    if candidate.shape != actual.shape or not np.isfinite(candidate).all():
-        return False
-    with np.errstate(all="ignore"):
-        return bool(np.allclose(actual, candidate, rtol=rtol, atol=atol))
-
-
-def _first_mistake(actual: np.ndarray, mistakes: Mistakes, rtol: float = 1e-6, atol: float = 1e-9) -> str | None:
-    """The message of the first typical mistake whose output equals ``actual``."""
-    for message, make in mistakes:
-        try:
-            with np.errstate(all="ignore"):
-                candidate = make()
-        except Exception:  # a mistake that cannot be computed on this input
-            continue
-        if _close(actual, candidate, rtol, atol):
-            return message
-    return None
 
 
 def _propagate(P: np.ndarray, pis: np.ndarray, d0: np.ndarray,
@@ -243,7 +227,7 @@ def _diagnose_visitation(actual: np.ndarray, expected: np.ndarray, case: Case) -
          lambda wrong=wrong: _propagate(P, wrong(), p0, pi))
         for message, wrong in wrong_policies
     ]
-    return _first_mistake(actual, mistakes)
+    return first_matching_mistake(actual, mistakes)
 
 
 def check_visitation(state_action_visitation: Callable, seed: int = 0) -> None:
@@ -324,7 +308,7 @@ def _diagnose_gradient(actual: np.ndarray, expected: np.ndarray, case: Case) -> 
          lambda: (expert - np.einsum("tsa,sk->k", irl.state_action_visitation(
              P, np.zeros(S), p0, T, alpha=alpha), features)) / alpha),
     ]
-    return _first_mistake(actual, mistakes)
+    return first_matching_mistake(actual, mistakes)
 
 
 def check_irl_gradient(irl_gradient: Callable, seed: int = 0) -> None:
@@ -376,7 +360,7 @@ def _loop_variant(case: Case, *, sign=1.0, extra=0, early=True, grad_at_zero=Fal
 def _diagnose_loop(actual: np.ndarray, expected: np.ndarray, case: Case) -> str | None:
     if actual.shape != expected.shape or not np.isfinite(actual).all():
         return None
-    return _first_mistake(actual, [
+    return first_matching_mistake(actual, [
         ("you stepped *down* the gradient (theta -= lr * grad); MaxEnt IRL maximises the "
          "log-likelihood: theta = theta + lr * grad.", lambda: _loop_variant(case, sign=-1.0)),
         ("you did not stop early: stop as soon as max_k |grad_k| < tol (before taking the step).",

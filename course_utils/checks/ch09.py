@@ -17,7 +17,7 @@ mistakes to name them.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
@@ -34,6 +34,8 @@ from . import (
     check_finite,
     check_shape,
     compare_with_reference,
+    first_matching_mistake,
+    outputs_match,
     passed,
 )
 
@@ -47,8 +49,6 @@ __all__ = [
     "reference_sample_irl_gradient",
     "reference_gcl_cost_loss",
 ]
-
-Mistakes = Sequence[tuple[str, Callable[[], Any]]]
 
 
 # ----------------------------------------------------------------------------- references
@@ -75,27 +75,6 @@ def reference_gcl_cost_loss(demo_costs, sample_costs, sample_log_probs):
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def _close(actual: np.ndarray, candidate: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    candidate = np.asarray(candidate, dtype=float)
-    if candidate.shape != actual.shape or not np.isfinite(candidate).all():
-        return False
-    with np.errstate(all="ignore"):
-        return bool(np.allclose(actual, candidate, rtol=rtol, atol=atol))
-
-
-def _first_mistake(actual: np.ndarray, mistakes: Mistakes, rtol: float = 1e-6, atol: float = 1e-9) -> str | None:
-    """The message of the first typical mistake whose output equals ``actual``."""
-    for message, make in mistakes:
-        try:
-            with np.errstate(all="ignore"):
-                candidate = make()
-        except Exception:  # a mistake that cannot be computed on this input
-            continue
-        if _close(actual, candidate, rtol, atol):
-            return message
-    return None
 
 
 # ----------------------------------------------------------------------------- Exercise 9.1
@@ -129,7 +108,7 @@ def _diagnose_weights(actual: np.ndarray, expected: np.ndarray, case: Case) -> s
                     "its steps, so its log is a sum over t: shape (M,).")
         return None
     R, L = rewards.sum(axis=1), log_probs.sum(axis=1)
-    return _first_mistake(actual, [
+    return first_matching_mistake(actual, [
         ("you did not divide by the sampler's probability: w_j = exp(sum_t r) / prod_t pi(a_t|s_t), "
          "so log w_j = sum_t r - sum_t log pi(a_t|s_t).", lambda: R),
         ("you multiplied by the sampler's probability instead of dividing by it: log w_j = sum_t r - "
@@ -237,7 +216,7 @@ def check_self_normalized_estimate(self_normalized_estimate: Callable, seed: int
             except ExerciseNotAttempted:
                 raise
             except ExerciseError as generic:
-                specific = _first_mistake(np.asarray(actual, dtype=float), mistakes)
+                specific = first_matching_mistake(np.asarray(actual, dtype=float), mistakes)
                 if specific:
                     raise ExerciseError(f"Exercise {ex}: {specific} (input: {case.name})") from None
                 raise generic from None
@@ -280,7 +259,6 @@ def _gradient_cases(rng: np.random.Generator) -> list[Case]:
 
 def _gradient_variant(case: Case, *, sign=1.0, weights="snis", log_probs="sampler", sum_demos=False) -> np.ndarray:
     theta, features, expert_states, states, actions, sampler = case.args
-    T = states.shape[1]
     A = sampler.shape[-1]
     counts = features[states].sum(axis=1)
     rewards = (features @ theta)[states]
@@ -334,7 +312,7 @@ def _diagnose_gradient(actual: np.ndarray, expected: np.ndarray, case: Case) -> 
         mistakes.append(("the weights use the wrong policy's log-probabilities: the sampler is time-indexed "
                          "(T, S, A); use pi_t at step t (sampler_policy[t, s_t, a_t]), not pi_0 at every step.",
                          v(log_probs="step0")))
-    return _first_mistake(actual, mistakes)
+    return first_matching_mistake(actual, mistakes)
 
 
 def check_sample_irl_gradient(sample_irl_gradient: Callable, seed: int = 0) -> None:
@@ -425,7 +403,7 @@ def check_gcl_cost_loss(gcl_cost_loss: Callable, seed: int = 0) -> None:
                     candidate = make().numpy()
                 except Exception:
                     continue
-                if value.size == 1 and _close(value.reshape(()), candidate):
+                if value.size == 1 and outputs_match(value.reshape(()), candidate):
                     raise ExerciseError(f"Exercise {ex}: {message} (input: {name})") from None
             raise generic from None
         if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
