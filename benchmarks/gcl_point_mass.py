@@ -2,7 +2,8 @@
 
 For every seed: 20 demonstrations of the noisy expert (action noise std 0.3, starts seeded
 100 + seed), then guided cost learning with the default :class:`course_utils.gcl.GCLConfig`
-(the notebook's settings: 40 iterations of 4 episodes, 8,200 environment steps, 8,000 SAC steps). Target: the
+(the notebook's settings: 60 iterations of 4 episodes, 12,200 environment steps, 12,000 SAC steps,
+the cost regularized by monotonic decrease along the demonstrations and an L2 penalty). Target: the
 deterministic (mean-action) policy trained on the learned cost ends in the goal disc in >= 90% of
 20 evaluation episodes (``info["in_goal"]`` at the last step), every seed. Also reported: the
 stochastic policy's success, the Pearson correlation of the learned reward -c(s) with the true
