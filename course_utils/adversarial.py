@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .rl import Batch, ReplayBuffer, SACConfig, SoftDQNConfig, mlp, train_sac, train_soft_dqn
+from .rl.evaluation import env_factory
 from .rl.networks import BoltzmannPolicy, SquashedGaussianPolicy
 
 __all__ = [
@@ -294,7 +295,7 @@ def train_adversarial(
     cfg = config or AdversarialConfig()
     if cfg.reward_shape in ("f", "g") and method != "airl":
         raise ValueError("reward_shape='f' needs the AIRL discriminator (GAIL has no f)")
-    make_env = env_id if callable(env_id) else (lambda: gym.make(env_id))
+    make_env = env_factory(env_id)
     env = make_env()
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
     obs_dim = env.observation_space.shape[0]

@@ -18,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-__all__ = ["EvalResult", "LearningCurve", "TrainingRun", "evaluate"]
+__all__ = ["EvalResult", "LearningCurve", "TrainingRun", "env_factory", "evaluate", "evaluate_and_record"]
 
 
 class Policy(Protocol):
@@ -83,6 +83,11 @@ class TrainingRun:
         return self.total_steps / max(self.train_seconds, 1e-9)
 
 
+def env_factory(env_id: str | Callable[[], gym.Env]) -> Callable[[], gym.Env]:
+    """A function that makes the environment: ``env_id`` itself if callable, else ``gym.make(env_id)``."""
+    return env_id if callable(env_id) else (lambda: gym.make(env_id))
+
+
 def evaluate(
     policy: Policy | Callable[[torch.Tensor], torch.Tensor],
     env_id: str | Callable[[], gym.Env],
@@ -99,7 +104,7 @@ def evaluate(
     env_id: a gymnasium id, or a function making the environment (e.g. with wrappers).
     deterministic: the mean/greedy action if True, a sample of the policy otherwise.
     """
-    make = (lambda: gym.make(env_id)) if isinstance(env_id, str) else env_id
+    make = env_factory(env_id)
     act = policy.act if hasattr(policy, "act") else (lambda obs, deterministic: policy(obs))
     envs = [make() for _ in range(n_episodes)]
     obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
@@ -122,3 +127,28 @@ def evaluate(
     for env in envs:
         env.close()
     return EvalResult(returns=returns, lengths=lengths)
+
+
+def evaluate_and_record(
+    policy: Policy,
+    make_env: Callable[[], gym.Env],
+    step: int,
+    curve: LearningCurve,
+    diagnostics: dict[str, list[float]],
+    last: dict[str, float],
+    *,
+    n_episodes: int,
+    seed: int,
+    device: torch.device | str,
+) -> EvalResult:
+    """One evaluation point of a training run (shared by the trainers of this package).
+
+    Appends the latest training diagnostics ``last`` to ``diagnostics``, evaluates the
+    deterministic (greedy / mean-action) policy over ``n_episodes`` seeded episodes, appends the
+    result to ``curve`` at ``step`` and returns it.
+    """
+    for name, value in last.items():
+        diagnostics[name].append(value)
+    result = evaluate(policy, make_env, n_episodes, seed=seed, deterministic=True, device=device)
+    curve.append(step, result)
+    return result

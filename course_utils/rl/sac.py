@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from ..runtime import configure_threads, get_device, seed_everything
 from .buffer import Batch, ReplayBuffer, relabel
-from .evaluation import LearningCurve, TrainingRun, evaluate
+from .evaluation import LearningCurve, TrainingRun, env_factory, evaluate_and_record
 from .losses import (
     polyak_update,
     sac_policy_loss,
@@ -123,7 +123,7 @@ def train_sac(
     configure_threads(cfg.num_threads)
     device = get_device()
     try:
-        make_env = env_id if callable(env_id) else (lambda: gym.make(env_id))
+        make_env = env_factory(env_id)
         env = make_env()
         assert isinstance(env.action_space, gym.spaces.Box), "SAC needs continuous actions"
         obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
@@ -223,17 +223,10 @@ def train_sac(
                         "entropy": -log_probs.mean().item(),
                         "alpha": alpha,
                     }
-                for name, value in last.items():
-                    diagnostics[name].append(value)
-                result = evaluate(
-                    policy,
-                    make_env,
-                    cfg.eval_episodes,
-                    seed=cfg.eval_seed,
-                    deterministic=True,
-                    device=device,
+                result = evaluate_and_record(
+                    policy, make_env, step, curve, diagnostics, last,
+                    n_episodes=cfg.eval_episodes, seed=cfg.eval_seed, device=device,
                 )
-                curve.append(step, result)
                 eval_seconds += time.perf_counter() - tick
         env.close()
         train_seconds = time.perf_counter() - start - eval_seconds

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..runtime import configure_threads, get_device, seed_everything
 from .buffer import Batch, ReplayBuffer, relabel
-from .evaluation import LearningCurve, TrainingRun, evaluate
+from .evaluation import LearningCurve, TrainingRun, env_factory, evaluate_and_record
 from .losses import boltzmann_probs, polyak_update, q_learning_loss, soft_q_target
 from .networks import BoltzmannPolicy, QNetwork
 
@@ -108,7 +108,7 @@ def train_soft_dqn(
     configure_threads(cfg.num_threads)
     device = get_device()
     try:
-        make_env = env_id if callable(env_id) else (lambda: gym.make(env_id))
+        make_env = env_factory(env_id)
         env = make_env()
         assert isinstance(env.action_space, gym.spaces.Discrete), "soft DQN needs discrete actions"
         obs_dim, n_actions = env.observation_space.shape[0], int(env.action_space.n)
@@ -170,17 +170,10 @@ def train_soft_dqn(
                 tick = time.perf_counter()
                 if q is not None:
                     last = _diagnostics(q.detach(), loss, alpha)
-                for name, value in last.items():
-                    diagnostics[name].append(value)
-                result = evaluate(
-                    policy,
-                    make_env,
-                    cfg.eval_episodes,
-                    seed=cfg.eval_seed,
-                    deterministic=True,
-                    device=device,
+                result = evaluate_and_record(
+                    policy, make_env, step, curve, diagnostics, last,
+                    n_episodes=cfg.eval_episodes, seed=cfg.eval_seed, device=device,
                 )
-                curve.append(step, result)
                 eval_seconds += time.perf_counter() - tick
         env.close()
         train_seconds = time.perf_counter() - start - eval_seconds
