@@ -62,8 +62,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .envs.point_mass import PointMassEnv
-from .rl import ReplayBuffer, SquashedGaussianPolicy, TwinQNetwork, mlp
-from .rl.losses import polyak_update, sac_policy_loss, sac_q_loss, sac_value_target
+from .rl import ReplayBuffer, SquashedGaussianPolicy, TwinQNetwork, mlp, relabel
+from .rl.losses import polyak_update
+from .rl.sac import critic_and_actor_losses, target_critics_value
 from .runtime import configure_threads, seed_everything
 
 __all__ = [
@@ -350,22 +351,15 @@ def train_gcl(demos: Rollouts, *, config: GCLConfig | None = None, seed: int = 0
                 loss = gcl_cost_loss(demo_c / cfg.alpha, sample_c / cfg.alpha, sample_log_probs)
                 history["loss"].append(float(loss))
                 history["ess"].append(ess)
-                history["demo_cost"].append(float(cost_net(demo_states).sum(1).mean()))
-                history["sample_cost"].append(float(cost_net(sample_states[-cfg.episodes_per_iter:]).sum(1).mean()))
+                history["demo_cost"].append(float(demo_c.sum(1).mean()))
+                history["sample_cost"].append(float(sample_c[-cfg.episodes_per_iter:].sum(1).mean()))
                 history["sample_in_goal"].append(float(runs.in_goal.mean()))
             # 3. policy: SAC on the learned reward r = -c_psi(s')
             for _ in range(cfg.sac_steps_per_iter):
-                batch = buffer.sample(cfg.batch_size)
-                with torch.no_grad():
-                    rewards = -cost_net(batch.next_obs)
-                    next_actions, next_log_probs = policy(batch.next_obs)
-                    next_value = sac_value_target(*q_target(batch.next_obs, next_actions), next_log_probs, cfg.alpha)
-                q1, q2 = q_net(batch.obs, batch.actions)
-                q_loss = sac_q_loss(q1, q2, rewards, batch.terminated, next_value, cfg.gamma)
-                new_actions, log_probs = policy(batch.obs)
-                q_net.requires_grad_(False)
-                policy_loss = sac_policy_loss(log_probs, *q_net(batch.obs, new_actions), cfg.alpha)
-                q_net.requires_grad_(True)
+                batch = relabel(buffer.sample(cfg.batch_size), lambda b: -cost_net(b.next_obs))
+                next_value = target_critics_value(policy, q_target, batch.next_obs, cfg.alpha)
+                q_loss, policy_loss, _, _ = critic_and_actor_losses(policy, q_net, batch, next_value,
+                                                                    cfg.alpha, cfg.gamma)
                 for opt, l in ((q_opt, q_loss), (policy_opt, policy_loss)):
                     opt.zero_grad()
                     l.backward()

@@ -45,7 +45,7 @@ from .losses import (
 )
 from .networks import SquashedGaussianPolicy, TwinQNetwork, ValueNetwork
 
-__all__ = ["SACConfig", "SACResult", "train_sac"]
+__all__ = ["SACConfig", "SACResult", "train_sac", "target_critics_value", "critic_and_actor_losses"]
 
 Variant = Literal["v", "auto_alpha"]
 
@@ -173,22 +173,15 @@ def train_sac(
                 if reward_fn is not None:
                     batch = relabel(batch, reward_fn)
                 # critic target r + gamma (1 - terminated) V(s'), V from V_psibar or target critics
-                with torch.no_grad():
-                    if variant == "v":
+                if variant == "v":
+                    with torch.no_grad():
                         next_value = value_target(batch.next_obs)  # (B,)
-                    else:
-                        next_actions, next_log_probs = policy(batch.next_obs)
-                        next_q1, next_q2 = q_target(batch.next_obs, next_actions)
-                        next_value = sac_value_target(next_q1, next_q2, next_log_probs, alpha)
-                q1, q2 = q_net(batch.obs, batch.actions)  # (B,), (B,)
-                q_loss = sac_q_loss(q1, q2, batch.rewards, batch.terminated, next_value, cfg.gamma)
-
-                # fresh reparameterised actions a~ = f_phi(eps; s), shared by J_pi, J_V and J(alpha)
-                new_actions, log_probs = policy(batch.obs)  # (B, act_dim), (B,)
-                q_net.requires_grad_(False)  # J_pi trains pi only: no gradient into theta
-                q1_new, q2_new = q_net(batch.obs, new_actions)
-                q_net.requires_grad_(True)
-                policy_loss = sac_policy_loss(log_probs, q1_new, q2_new, alpha)
+                else:
+                    next_value = target_critics_value(policy, q_target, batch.next_obs, alpha)
+                # J_Q, and J_pi with fresh reparameterised actions a~ (shared by J_V and J(alpha))
+                q_loss, policy_loss, log_probs, (q1_new, q2_new) = critic_and_actor_losses(
+                    policy, q_net, batch, next_value, alpha, cfg.gamma
+                )
 
                 updates = [(q_opt, q_loss), (policy_opt, policy_loss)]
                 if variant == "v":
@@ -249,3 +242,37 @@ def train_sac(
         total_steps=total_steps,
     )
 
+
+
+def target_critics_value(
+    policy: SquashedGaussianPolicy, q_target: TwinQNetwork, next_obs: torch.Tensor, alpha: float
+) -> torch.Tensor:
+    """V(s') = min_i Q_thetabar_i(s', a') - alpha log pi(a'|s') with a' ~ pi(.|s'), shape (B,), no gradient."""
+    with torch.no_grad():
+        next_actions, next_log_probs = policy(next_obs)
+        next_q1, next_q2 = q_target(next_obs, next_actions)
+        return sac_value_target(next_q1, next_q2, next_log_probs, alpha)
+
+
+def critic_and_actor_losses(
+    policy: SquashedGaussianPolicy,
+    q_net: TwinQNetwork,
+    batch: Batch,
+    next_value: torch.Tensor,
+    alpha: float,
+    gamma: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """J_Q(theta) on ``batch`` against the target r + gamma (1 - terminated) ``next_value``, and
+    J_pi(phi) with fresh reparameterised actions a~ = f_phi(eps; s) (no gradient into theta).
+
+    Returns (q_loss, policy_loss, log pi(a~|s) (B,), (Q_theta1(s, a~), Q_theta2(s, a~))); the last
+    two are what J_V and J(alpha) need.
+    """
+    q1, q2 = q_net(batch.obs, batch.actions)  # (B,), (B,)
+    q_loss = sac_q_loss(q1, q2, batch.rewards, batch.terminated, next_value, gamma)
+    new_actions, log_probs = policy(batch.obs)  # (B, act_dim), (B,)
+    q_net.requires_grad_(False)  # J_pi trains pi only: no gradient into theta
+    q1_new, q2_new = q_net(batch.obs, new_actions)
+    q_net.requires_grad_(True)
+    policy_loss = sac_policy_loss(log_probs, q1_new, q2_new, alpha)
+    return q_loss, policy_loss, log_probs, (q1_new, q2_new)
