@@ -9,8 +9,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Print the 'caught X / tried Y' lines of tests/test_mistakes.py, and their total."""
-    lines, caught, tried = [], 0, 0
+    """Print the per-chapter lines of tests/test_mistakes.py, and the totals."""
+    lines, caught, tried, accepted, alternatives = [], 0, 0, 0, 0
     for status in ("passed", "failed"):
         for report in terminalreporter.getreports(status):
             props = dict(getattr(report, "user_properties", []))
@@ -18,8 +18,11 @@ def pytest_terminal_summary(terminalreporter):
                 lines.append(props["mistakes_summary"])
                 caught += props["mistakes_caught"]
                 tried += props["mistakes_tried"]
+                accepted += props["alternatives_accepted"]
+                alternatives += props["alternatives_tried"]
     if lines:
-        terminalreporter.section("grader robustness: injected mistakes")
+        terminalreporter.section("grader robustness: injected mistakes and correct alternatives")
         for line in sorted(lines):
             terminalreporter.line(line)
-        terminalreporter.line(f"total: caught {caught} / tried {tried} mistakes")
+        terminalreporter.line(f"total: caught {caught} / tried {tried} mistakes, "
+                              f"accepted {accepted} / tried {alternatives} alternatives")

@@ -18,6 +18,7 @@ __all__ = [
     "validate_transitions",
     "validate_distribution",
     "gridworld",
+    "random_mdp",
     "ACTIONS",
     "sample_trajectories",
     "TabularEnv",
@@ -34,8 +35,18 @@ ACTIONS: tuple[tuple[str, tuple[int, int]], ...] = (
 _TOLERANCE = 1e-8
 
 
+def _tolerance(array) -> float:
+    """How far from 1 a sum of probabilities may be: 1e-8, or float32 round-off for float32 input."""
+    dtype = str(getattr(array, "dtype", "float64")).removeprefix("torch.")
+    return 1.2e-5 if dtype in ("float32", "float16", "bfloat16") else _TOLERANCE
+
+
 def validate_transitions(P: np.ndarray, name: str = "P") -> np.ndarray:
-    """Return ``P`` as float64 after checking shape (S, A, S), finiteness, signs and row sums."""
+    """Return ``P`` as float64 after checking shape (S, A, S), finiteness, signs and row sums.
+
+    Row sums may be off by round-off: 1e-8 for float64, 1.2e-5 for float32 input.
+    """
+    tolerance = _tolerance(P)
     P = np.asarray(P, dtype=np.float64)
     if P.ndim != 3 or P.shape[0] != P.shape[2]:
         raise ValueError(f"{name} must have shape (S, A, S), got {P.shape}")
@@ -46,7 +57,7 @@ def validate_transitions(P: np.ndarray, name: str = "P") -> np.ndarray:
     if P.min() < 0:  # ... and a second the negative entries
         s, a, t = np.argwhere(P < 0)[0]
         raise ValueError(f"{name}[{s}, {a}, {t}] = {P[s, a, t]:.3g} is negative")
-    bad = np.abs(sums - 1.0) > _TOLERANCE
+    bad = np.abs(sums - 1.0) > tolerance
     if bad.any():
         s, a = np.argwhere(bad)[0]
         raise ValueError(
@@ -58,6 +69,7 @@ def validate_transitions(P: np.ndarray, name: str = "P") -> np.ndarray:
 
 def validate_distribution(p: np.ndarray, size: int | None = None, name: str = "p0") -> np.ndarray:
     """Return ``p`` as float64 after checking it is a probability vector (of length ``size``)."""
+    tolerance = _tolerance(p)
     p = np.asarray(p, dtype=np.float64)
     if p.ndim != 1 or (size is not None and p.shape[0] != size):
         want = f"({size},)" if size is not None else "(S,)"
@@ -65,7 +77,7 @@ def validate_distribution(p: np.ndarray, size: int | None = None, name: str = "p
     if not np.isfinite(p).all() or (p < 0).any():
         i = int(np.flatnonzero(~np.isfinite(p) | (p < 0))[0])
         raise ValueError(f"{name}[{i}] = {p[i]:.3g}; probabilities must be finite and non-negative")
-    if abs(p.sum() - 1.0) > _TOLERANCE:
+    if abs(p.sum() - 1.0) > tolerance:
         raise ValueError(f"{name} sums to {p.sum():.6g} (off by {p.sum() - 1:+.3g}); it must sum to 1")
     return p
 
@@ -205,6 +217,40 @@ def gridworld(
         action_names=tuple(name for name, _ in ACTIONS),
         grid_shape=(n_rows, n_cols), cells=cells, layout=tuple(rows),
     )
+
+
+def random_mdp(
+    rng: np.random.Generator,
+    n_states: int,
+    n_actions: int,
+    *,
+    kind: str = "dense",
+    successors: int | None = None,
+    concentration: float = 1.0,
+    reward_scale: float = 1.0,
+    reward_loc: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random MDP: transitions P (S, A, S) and rewards R (S, A) = loc + scale * N(0, 1).
+
+    ``kind``: "dense" (each row of P a Dirichlet(concentration) draw over all S states),
+    "sparse" (mass on ``successors`` random next states, 1 to 3 at random when None, so that P
+    has zeros as gridworlds do) or "deterministic" (one next state per (s, a)).
+    """
+    S, A = n_states, n_actions
+    if kind == "dense":
+        P = rng.dirichlet(np.full(S, concentration), size=(S, A))
+    elif kind == "deterministic":
+        P = np.eye(S)[rng.integers(S, size=(S, A))]
+    elif kind == "sparse":
+        P = np.zeros((S, A, S))
+        for s in range(S):  # built once per call; the algorithms themselves are vectorised
+            for a in range(A):
+                k = successors or int(rng.integers(1, min(3, S) + 1))
+                targets = rng.choice(S, size=min(k, S), replace=False)
+                P[s, a, targets] = rng.dirichlet(np.full(len(targets), concentration))
+    else:
+        raise ValueError(f"kind must be 'dense', 'sparse' or 'deterministic', got {kind!r}")
+    return P, reward_loc + reward_scale * rng.normal(size=(S, A))
 
 
 def sample_trajectories(

@@ -137,7 +137,7 @@ def test_sample_accepts(capsys):
             lambda mean, log_std, eps: student_sample(mean, log_std, torch.randn_like(eps)),
             "use the given eps",
         ),
-        (lambda mean, log_std, eps: student_sample(mean, log_std, eps)[0], "return a pair"),
+        (lambda mean, log_std, eps: student_sample(mean, log_std, eps)[0], "return the tuple"),
         (
             lambda mean, log_std, eps: (
                 student_sample(mean, log_std, eps)[0],
@@ -195,7 +195,7 @@ def _vloss(target, detach=True, half=0.5, reduce="mean"):
         (_vloss(lambda q1, q2, lp, a: torch.min(q1, q2) - a * lp, half=1.0), "factor 1/2"),
         (
             _vloss(lambda q1, q2, lp, a: torch.min(q1, q2) - a * lp, reduce="none"),
-            "expected a scalar",
+            "single number",
         ),
         (_vloss(lambda q1, q2, lp, a: torch.min(q1, q2) - a * lp * float("nan")), "non-finite"),
     ],
@@ -272,7 +272,7 @@ _good_target = lambda r, v, te, tr, g: r + g * (1 - te) * v
             _qloss(
                 _good_target, combine=lambda q1, q2, y: 0.5 * (q1 - y) ** 2 + 0.5 * (q2 - y) ** 2
             ),
-            "expected a scalar",
+            "single number",
         ),
     ],
 )
@@ -403,7 +403,7 @@ def _no_no_grad(target, source, tau):
     "wrong, message",
     [
         (_reversed, "goes the wrong way"),
-        (_source_moved, "source network was modified"),
+        (_source_moved, "changed its argument `source` in place"),
         (_rebinding, "did not change"),
         (_new_module, "return a new network"),
         (_copy, "overwritten by the source"),
@@ -428,6 +428,12 @@ def test_temperature_accepts(capsys):
     assert capsys.readouterr().out.startswith("Exercise 7.6 passed:")
 
 
+def test_temperature_accepts_the_log_alpha_variant(capsys):
+    """-mean[log_alpha (log pi + H_target)] (SAC authors, Stable-Baselines3) has the same fixed point."""
+    check_temperature_loss(lambda log_alpha, lp, h: -(log_alpha * (lp + h).detach()).mean())
+    assert capsys.readouterr().out.startswith("Exercise 7.6 passed:")
+
+
 @pytest.mark.parametrize(
     "wrong, message",
     [
@@ -439,9 +445,9 @@ def test_temperature_accepts(capsys):
         ),
         (
             lambda log_alpha, log_prob_new, target_entropy: (
-                -(log_alpha * (log_prob_new.detach() + target_entropy)).mean()
+                -(log_alpha * (log_prob_new + target_entropy)).mean()
             ),
-            "uses log_alpha",
+            "gradient flows into the policy",
         ),
         (
             lambda log_alpha, log_prob_new, target_entropy: (
@@ -459,7 +465,7 @@ def test_temperature_accepts(capsys):
             lambda log_alpha, log_prob_new, target_entropy: (
                 -(log_alpha.exp() * (log_prob_new.detach() + target_entropy))
             ),
-            "expected a scalar",
+            "single number",
         ),
     ],
 )

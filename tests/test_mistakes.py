@@ -1,10 +1,18 @@
-"""Grader robustness: plausible student mistakes, injected into the solutions, must be caught.
+"""Grader robustness: injected mistakes must be caught, and correct alternatives must pass.
 
-Every chapter NN with exercises has a data module ``tests/mistakes/chNN.py``::
+Every chapter NN with exercises has two data modules. ``tests/mistakes/chNN.py``::
 
     NOTEBOOK = "solutions/00_start_here.ipynb"
     MISTAKES = [dict(exercise="0.1", name="...", old="<text of the solution region>",
                      new="<the wrong text>", feedback="<substring of the check's feedback>"), ...]
+
+and ``tests/alternatives/chNN.py``, correct answers written differently from the solution
+(other idioms and libraries, float32, loops, published variants)::
+
+    ALTERNATIVES = [dict(exercise="0.1", name="...", code="<a whole solution region>"), ...]
+
+An alternative's ``code`` replaces the exercise's solution region (it is dedented and then
+indented like the region's BEGIN marker); the grader must report that exercise as passed.
 
 For one notebook, ONE kernel runs the solution cells in order. On reaching an exercise cell
 that has mistakes, it first runs, for each mistake, the mutated exercise cell and the cells up
@@ -12,7 +20,8 @@ to the exercise's last check cell (stopping early at the first check cell that f
 fixes the grader's verdict), puts their outputs into a copy of the notebook, and classifies
 that copy with the grader's own logic (``course_utils.grade.assess``). The mistake
 counts as caught when that exercise is ``failed`` with feedback containing the expected
-substring (case-insensitive), every earlier exercise is ``passed`` and no other cell failed.
+substring (case-insensitive), every earlier exercise is ``passed`` and no other cell failed; an
+alternative counts as accepted when that exercise and every earlier one are ``passed``.
 The random generators of ``random``, numpy and torch are restored after the mistakes, and then
 the original cells run as usual, so the rest of the notebook sees exactly what nbval sees.
 Cells after the last check cell are not run (they cannot change any verdict).
@@ -31,6 +40,7 @@ import runpy
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +54,10 @@ from course_utils.build import EXERCISE_ID
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 MISTAKES_DIR = Path(__file__).resolve().parent / "mistakes"
+ALTERNATIVES_DIR = Path(__file__).resolve().parent / "alternatives"
 PLANNED_CHAPTERS = [f"{n:02d}" for n in range(11)]  # the course plan: chapters 00 to 10
 MIN_MISTAKES_PER_EXERCISE = 2
+MIN_ALTERNATIVES_PER_EXERCISE = 2
 CELL_TIMEOUT = 600
 KEYS = {"exercise", "name", "old", "new", "feedback"}
 # Feedback substrings that would match almost any failure, so prove nothing.
@@ -61,11 +73,21 @@ END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$", re.MULTILINE)
 
 @dataclass
 class Mistake:
+    """A change of one exercise cell and the verdict expected for it.
+
+    ``feedback`` is the expected substring of a ``failed`` verdict; empty for an alternative,
+    which must pass.
+    """
+
     exercise: str
     name: str
     old: str
     new: str
     feedback: str
+
+    @property
+    def alternative(self) -> bool:
+        return not self.feedback
 
 
 @dataclass
@@ -129,6 +151,34 @@ def load_mistakes(chapter: str) -> tuple[Path, list[Mistake]]:
         )
         mistakes.append(Mistake(**entry))
     return ROOT / data["NOTEBOOK"], mistakes
+
+
+def load_alternatives(chapter: str, nb) -> tuple[list[Mistake], list[str]]:
+    """Read ``tests/alternatives/chNN.py`` as changes of ``nb``'s solution regions, and problems."""
+    path = ALTERNATIVES_DIR / f"ch{chapter}.py"
+    if not path.exists():
+        return [], [f"tests/alternatives/ch{chapter}.py is missing"]
+    data = runpy.run_path(str(path))
+    cells, found, problems = exercise_cells(nb), [], []
+    for number, entry in enumerate(data.get("ALTERNATIVES") or []):
+        label = f"tests/alternatives/ch{chapter}.py ALTERNATIVES[{number}] ({entry.get('name')!r})"
+        if not isinstance(entry, dict) or set(entry) != {"exercise", "name", "code"}:
+            problems.append(f"{label}: must be a dict with exactly the keys exercise, name, code")
+            continue
+        if entry["exercise"] not in cells:
+            problems.append(f"{label}: {chapter} has no exercise {entry['exercise']}")
+            continue
+        source = nb.cells[cells[entry["exercise"]]].source
+        (start, end), *_ = solution_spans(source)
+        indent = source[source.rfind("\n", 0, start - 1) + 1: start].split("###")[0]
+        code = textwrap.indent(textwrap.dedent(entry["code"]).strip("\n"), indent) + "\n"
+        found.append(Mistake(entry["exercise"], entry["name"], source[start:end], "\n" + code, ""))
+    for exercise in cells:
+        count = sum(a.exercise == exercise for a in found)
+        if count < MIN_ALTERNATIVES_PER_EXERCISE:
+            problems.append(f"ch{chapter}: Exercise {exercise} has {count} alternative(s), at least "
+                            f"{MIN_ALTERNATIVES_PER_EXERCISE} are required")
+    return found, problems
 
 
 def validate(chapter: str, notebook: Path, nb, mistakes: list[Mistake]) -> list[str]:
@@ -263,7 +313,10 @@ def judge(trial, exercise: str, mistake: Mistake) -> Outcome:
     if mine is None:
         return Outcome(mistake, False, "the grader found no such exercise")
     problems = []
-    if mine.status != grade.FAILED:
+    if mistake.alternative:
+        if mine.status != grade.PASSED:
+            problems.append(f"status is {mine.status!r}, expected 'passed'")
+    elif mine.status != grade.FAILED:
         problems.append(f"status is {mine.status!r}, expected 'failed'")
     elif mistake.feedback.lower() not in mine.feedback.lower():
         problems.append(f"feedback lacks {mistake.feedback!r}")
@@ -286,7 +339,16 @@ class Report:
 
     @property
     def caught(self) -> int:
-        return sum(o.caught for o in self.outcomes)
+        return sum(o.caught for o in self.outcomes if not o.mistake.alternative)
+
+    @property
+    def accepted(self) -> int:
+        return sum(o.caught for o in self.outcomes if o.mistake.alternative)
+
+    @property
+    def tried(self) -> tuple[int, int]:
+        alternatives = sum(o.mistake.alternative for o in self.outcomes)
+        return len(self.outcomes) - alternatives, alternatives
 
 
 def run_mistakes(notebook: Path, mistakes: list[Mistake], timeout: int = CELL_TIMEOUT) -> Report:
@@ -341,9 +403,11 @@ def run_mistakes(notebook: Path, mistakes: list[Mistake], timeout: int = CELL_TI
 
 
 def summary(chapter: str, report: Report) -> str:
+    mistakes, alternatives = report.tried
     return (
-        f"ch{chapter}: caught {report.caught} / tried {len(report.outcomes)} mistakes "
-        f"({report.seconds_total:.0f} s in total, {report.seconds_plain:.0f} s of it the plain solution cells)"
+        f"ch{chapter}: caught {report.caught} / tried {mistakes} mistakes, accepted "
+        f"{report.accepted} / tried {alternatives} alternatives ({report.seconds_total:.0f} s in "
+        f"total, {report.seconds_plain:.0f} s of it the plain solution cells)"
     )
 
 
@@ -364,7 +428,9 @@ def test_mistake_files_are_well_formed_and_cover_every_exercise():
             continue  # a chapter being written: the per-chapter test says so
         if chapter_of(notebook) != chapter:
             problems.append(f"{path.name}: NOTEBOOK {notebook.name} is not a chapter {chapter} notebook")
-        problems += validate(chapter, notebook, nbformat.read(notebook, as_version=4), mistakes)
+        nb = nbformat.read(notebook, as_version=4)
+        problems += validate(chapter, notebook, nb, mistakes)
+        problems += load_alternatives(chapter, nb)[1]
     assert not problems, "\n".join(problems)
 
 
@@ -375,7 +441,7 @@ def _chapters() -> list[str]:
 
 
 @pytest.mark.parametrize("chapter", _chapters(), ids=lambda c: f"ch{c}")
-def test_mistakes_are_caught(chapter, record_property):
+def test_mistakes_caught_and_alternatives_accepted(chapter, record_property):
     notebooks = solution_notebooks()
     if not mistake_file(chapter).exists():
         if chapter not in notebooks:
@@ -388,22 +454,27 @@ def test_mistakes_are_caught(chapter, record_property):
     if not notebook.exists():
         pytest.skip(f"{notebook.relative_to(ROOT)} (named by tests/mistakes/ch{chapter}.py) does not exist yet")
     nb = nbformat.read(notebook, as_version=4)
-    problems = validate(chapter, notebook, nb, mistakes)
+    alternatives, problems = load_alternatives(chapter, nb)
+    problems += validate(chapter, notebook, nb, mistakes)
     assert not problems, "\n".join(problems)
 
-    report = run_mistakes(notebook, mistakes)
+    report = run_mistakes(notebook, mistakes + alternatives)
     line = summary(chapter, report)
     print(line)
     for o in report.outcomes:
-        mark = "caught" if o.caught else "MISSED"
+        mark = ("accepted" if o.caught else "REJECTED") if o.mistake.alternative else \
+            ("caught" if o.caught else "MISSED")
         print(f"  {mark}  {o.mistake.exercise}  {o.mistake.name} ({o.seconds:.1f} s): {o.detail}")
     record_property("mistakes_caught", report.caught)
-    record_property("mistakes_tried", len(report.outcomes))
+    record_property("mistakes_tried", report.tried[0])
+    record_property("alternatives_accepted", report.accepted)
+    record_property("alternatives_tried", report.tried[1])
     record_property("mistakes_summary", line)
     assert not report.solution_errors, "the unmodified solution failed: " + "; ".join(report.solution_errors)
     missed = [o for o in report.outcomes if not o.caught]
     assert not missed, line + "\n" + "\n".join(
-        f"  Exercise {o.mistake.exercise}, {o.mistake.name!r}: {o.detail}" for o in missed
+        f"  Exercise {o.mistake.exercise}, {'alternative' if o.mistake.alternative else 'mistake'} "
+        f"{o.mistake.name!r}: {o.detail}" for o in missed
     )
 
 

@@ -1,350 +1,700 @@
-"""Exercise checks: compare a student's function with the reference and explain differences.
+"""Exercise checks: every exercise is declared as data and run by one harness.
 
-Every chapter has a module ``course_utils.checks.chNN`` whose ``check_*`` functions are
-called in the notebooks' check cells. They build on the helpers here:
+An :class:`Exercise` says what its check needs: the exercise id, the reference implementation,
+a case builder (random and edge-case inputs, each named in words a student understands), the
+outputs with their tolerances, the typical mistakes (each "the reference with one knob
+changed", with the feedback that names it), which inputs must and must not receive gradient,
+and the few diagnoses that need code. Its check function (``check_<name>`` in the notebooks)
+runs the student's function and the reference on every case and prints the one deterministic
+success line that nbval compares, or raises :class:`ExerciseError` with feedback that names
+the input and, when the harness recognises it, the mistake.
 
-* :class:`ExerciseError` (an ``AssertionError``) carries feedback meant for the student;
-  :class:`ExerciseNotAttempted` says the exercise still raises ``NotImplementedError``.
-* :func:`call_student` runs the student's function on one :class:`Case` and turns their
-  exceptions into feedback that names the exercise and the input.
-* :func:`as_array`, :func:`check_shape`, :func:`check_dtype`, :func:`check_finite` and
-  :func:`assert_close` validate a result and say where and by how much it is off.
-* :func:`compare_with_reference` runs all of that over several random and edge-case inputs.
-* :func:`passed` prints the one deterministic success line that nbval compares.
+The same semantics hold for every exercise:
 
-Frames of this module set ``__tracebackhide__`` so that IPython and pytest show the
-student the feedback, not the checker's internals.
+* arguments are passed positionally, as fresh copies (a student may rename the parameters);
+* numbers, lists, numpy arrays and torch tensors are all read as values (unless an output must
+  be a torch tensor, because the course backpropagates through it);
+* the tolerance follows the student's dtype: a float32 answer is compared at float32 precision,
+  unless the exercise needs float64, and then the feedback says why;
+* NaN and infinities are reported as such, with where the first one is;
+* a function that changes its inputs in place is told so (unless changing one is its job);
+* when the student's code raises, the notebook shows the student's own frames and the
+  feedback, never the checker's frames (:meth:`ExerciseError._render_traceback_`).
 """
 
 from __future__ import annotations
 
 import copy
+import importlib
+import inspect
+import pkgutil
+import types
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
 __all__ = [
-    "Mistakes",
-    "outputs_match",
-    "first_matching_mistake",
+    "Case",
+    "Exercise",
     "ExerciseError",
     "ExerciseNotAttempted",
-    "Case",
-    "call_student",
-    "as_array",
-    "check_shape",
-    "check_dtype",
-    "check_finite",
-    "assert_close",
-    "compare_with_reference",
-    "passed",
+    "Grad",
+    "Mistake",
+    "Output",
+    "exercise_of_check",
+    "flat_parameters",
 ]
+
+_HERE = str(Path(__file__).resolve().parent)
+_CHECKS: dict[str, Exercise] = {}  # check function name -> its exercise
 
 
 class ExerciseError(AssertionError):
-    """A student's answer is wrong; the message says what to fix."""
+    """A student's answer is wrong; the message says what to fix.
+
+    In IPython the error shows as its message alone, or, when the student's own code raised
+    (the error's ``__cause__``), as that exception's traceback limited to the student's
+    frames, followed by the message.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - only IPython calls this hook
+            return [f"{type(self).__name__}: {self}"]
+        shell = get_ipython()
+        formatter = getattr(shell, "InteractiveTB", None)
+        if formatter is None:
+            return [f"{type(self).__name__}: {self}"]
+        lines: list[str] = []
+        cause = self.__cause__
+        if cause is not None:
+            frames = _student_frames(cause.__traceback__)
+            lines += formatter.structured_traceback(type(cause), cause, frames)
+            lines.append("")
+        return lines + formatter.get_exception_only(type(self), self)
 
 
 class ExerciseNotAttempted(ExerciseError):
     """The exercise still raises ``NotImplementedError``."""
 
 
-@dataclass
-class Case:
-    """One input on which a student's function is compared with the reference.
+def _student_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """``tb`` without its leading frames in this package (the harness that called the student)."""
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_HERE):
+        tb = tb.tb_next
+    return tb
 
-    ``name`` describes the input in words the student understands, e.g.
-    ``"a batch of 4 rows with entries near 1000"``; it appears in the feedback.
-    """
+
+# ------------------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input: ``args`` are passed positionally; ``name`` appears in the feedback."""
 
     name: str
     args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-
-    def call(self, fn: Callable) -> Any:
-        # Deep copies: a function that modifies its inputs in place must not corrupt the
-        # reference's inputs (nor the next case).
-        return fn(*copy.deepcopy(self.args), **copy.deepcopy(self.kwargs))
 
 
-def _name_of(fn: Callable) -> str:
-    return getattr(fn, "__name__", type(fn).__name__)
+@dataclass(frozen=True)
+class Output:
+    """One output of the exercise's function and its tolerance (relative, absolute).
 
-
-def call_student(exercise: str, fn: Callable, case: Case) -> Any:
-    """Call ``fn`` on ``case``; translate its exceptions into feedback for ``exercise``."""
-    __tracebackhide__ = True
-    if not callable(fn):
-        raise ExerciseError(
-            f"Exercise {exercise}: expected a function, got {type(fn).__name__}. "
-            "Pass the function itself, without calling it (no parentheses)."
-        )
-    try:
-        return case.call(fn)
-    except NotImplementedError:
-        raise ExerciseNotAttempted(
-            f"Exercise {exercise} is not attempted yet: `{_name_of(fn)}` still raises "
-            "NotImplementedError. Replace `# YOUR CODE HERE` and the `raise` line with your "
-            "solution, run that cell, then run this check again."
-        ) from None
-    except ExerciseError:
-        raise
-    except Exception as exc:  # the student's code crashed: show their error and the input
-        raise ExerciseError(
-            f"Exercise {exercise}: `{_name_of(fn)}` raised {type(exc).__name__}: {exc} "
-            f"(input: {case.name}). The traceback above shows the line in your code."
-        ) from exc
-
-
-def as_array(exercise: str, value: Any, name: str = "result") -> np.ndarray:
-    """Convert a number, list, numpy array or torch tensor to a numpy array (float or int).
-
-    Rejects ``None`` (a forgotten ``return``), strings and objects with a clear message.
+    ``tensor``: the output must be a torch tensor (the course computes or backpropagates with
+    it), with ``tensor`` as the reason given to the student.
     """
-    __tracebackhide__ = True
-    if value is None:
-        raise ExerciseError(
-            f"Exercise {exercise}: your function returned None for the {name}. "
-            "Did you forget the `return` statement?"
-        )
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
-        value = value.detach().cpu().numpy()
-    if isinstance(value, (str, bytes, dict, set)):
-        raise ExerciseError(
-            f"Exercise {exercise}: the {name} should be numeric, got {type(value).__name__}."
-        )
+
+    name: str
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    tensor: str = ""
+
+
+@dataclass(frozen=True)
+class Grad:
+    """Gradient expectations.
+
+    ``track``: argument positions made leaves that require grad (tensors, or modules whose
+    parameters are tracked). The outputs are reduced to a number with fixed random weights,
+    and its gradient with respect to each tracked argument is compared with the reference's:
+    ``needs[i]`` is the feedback when argument ``i`` receives no (or a wrong) gradient,
+    ``leaks[i]`` the feedback when it receives any. ``detached``: the feedback when an output
+    still requires grad (a regression target, a reward).
+    """
+
+    track: tuple[int, ...] = ()
+    needs: Mapping[int, str] = field(default_factory=dict)
+    leaks: Mapping[int, str] = field(default_factory=dict)
+    detached: str = ""
+    rtol: float = 1e-5
+    atol: float = 1e-8
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A typical wrong answer: ``fn`` takes the reference's arguments and returns what the
+    mistake returns (``None`` where the mistake does not apply); ``message`` names it."""
+
+    message: str
+    fn: Callable
+
+
+Diagnosis = Callable[[Any, Any, Case], "str | None"]
+
+
+@dataclass
+class Answer:
+    """What one function returned on one case: the outputs, their values and gradients."""
+
+    outputs: tuple
+    values: tuple  # numpy arrays (float64 for floats), one per output
+    grads: tuple = ()  # one per tracked argument: a numpy array, or None when none arrived
+    dtype: np.dtype | None = None  # the least precise float dtype among the outputs
+    args: tuple = ()  # the arguments after the call
+
+
+# ------------------------------------------------------------------------- conversions
+
+
+def as_array(value: Any) -> np.ndarray | None:
+    """A number, list, numpy array or torch tensor as a numpy array; None when it is not numeric."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        value = value.double() if value.dtype in (torch.bfloat16, torch.float16) else value
+        value = value.numpy()
+    if value is None or isinstance(value, (str, bytes, dict, set, nn.Module)):
+        return None
     try:
         array = np.asarray(value)
-    except Exception as exc:
-        raise ExerciseError(
-            f"Exercise {exercise}: could not read the {name} as an array "
-            f"({type(value).__name__}): {exc}"
-        ) from None
-    if array.dtype == object or array.dtype.kind not in "biuf":
-        raise ExerciseError(
-            f"Exercise {exercise}: the {name} should be a numeric array, got dtype {array.dtype} "
-            f"from a {type(value).__name__}."
-        )
+    except Exception:
+        return None
+    if array.dtype.kind not in "biuf":
+        return None
     return array
 
 
-def check_shape(
-    exercise: str, array: np.ndarray, expected: Sequence[int], name: str = "result", context: str = ""
-) -> None:
-    """Fail with both shapes (and a hint for the usual axis mistakes) when they differ."""
-    __tracebackhide__ = True
-    expected = tuple(int(d) for d in expected)
-    if tuple(array.shape) == expected:
-        return
-    where = f" (input: {context})" if context else ""
-    hint = ""
-    if array.ndim == len(expected) + 1 and 1 in array.shape:
-        hint = " An extra axis of size 1: did you keep a dimension you should have reduced (keepdims)?"
-    elif array.ndim + 1 == len(expected) and 1 in expected:
-        hint = " One axis of size 1 is missing: this case asks you to keep the reduced dimension."
-    elif array.ndim < len(expected):
-        hint = " Did you reduce over too many axes (or over all of them)?"
-    elif array.ndim == len(expected):
-        hint = " Did you reduce over the wrong axis, or transpose something?"
-    raise ExerciseError(
-        f"Exercise {exercise}: the {name} has shape {tuple(array.shape)}, expected {expected}{where}.{hint}"
-    )
+def flat_parameters(module: nn.Module) -> np.ndarray:
+    """All parameters of ``module`` as one flat float64 numpy array."""
+    return torch.cat([p.detach().reshape(-1).double().cpu() for p in module.parameters()]).numpy()
 
 
-def check_dtype(
-    exercise: str, array: np.ndarray, kind: str = "float", name: str = "result"
-) -> None:
-    """``kind`` is ``"float"``, ``"int"`` or ``"bool"``."""
-    __tracebackhide__ = True
-    kinds = {"float": "f", "int": "iu", "bool": "b"}
-    if kind not in kinds:
-        raise ValueError(f"kind must be one of {sorted(kinds)}, got {kind!r}")
-    if array.dtype.kind not in kinds[kind]:
-        raise ExerciseError(
-            f"Exercise {exercise}: the {name} should have a {kind} dtype, got {array.dtype}."
-        )
+def _snapshot(value: Any) -> Any:
+    """A comparable copy of an argument (to detect in-place changes)."""
+    if isinstance(value, nn.Module):
+        return flat_parameters(value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return None
 
 
-def _index(flat_index: int, shape: tuple) -> str:
+def _changed(before: Any, after: Any) -> bool:
+    if before is None:
+        return False
+    now = _snapshot(after)
+    if isinstance(before, torch.Tensor):
+        return now.shape != before.shape or not torch.equal(torch.nan_to_num(now), torch.nan_to_num(before))
+    return now.shape != before.shape or not np.array_equal(before, now, equal_nan=True)
+
+
+def close(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> np.ndarray:
+    """Entry-wise agreement: within tolerance, equal infinities, or NaN where both are NaN."""
+    a, e = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    with np.errstate(all="ignore"):
+        return np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True) | (np.isinf(e) & (a == e))
+
+
+def _agrees(actual: np.ndarray, expected: np.ndarray, rtol: float, atol: float) -> bool:
+    """Same shape, and every entry agrees (an all-NaN ``expected`` agrees with nothing)."""
+    a, e = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    if a.shape != e.shape or (e.size and np.isnan(e).all()):
+        return False
+    return bool(close(a, e, rtol, atol).all())
+
+
+def _where(flat_index: int, shape: tuple) -> str:
     if not shape:
         return ""
     return " at index " + str(tuple(int(i) for i in np.unravel_index(flat_index, shape)))
 
 
-def check_finite(
-    exercise: str,
-    array: np.ndarray,
-    name: str = "result",
-    context: str = "",
-    expected: np.ndarray | None = None,
-) -> None:
-    """Fail on NaN or ±inf, saying how many entries and where the first one is.
+# ------------------------------------------------------------------------- the exercise
 
-    With ``expected``, infinities that the reference also has (same sign) are allowed.
+
+@dataclass
+class Exercise:
+    """One exercise and its check. See the module docstring for the semantics.
+
+    ``call(fn, *args)`` replaces the plain ``fn(*args)`` when an exercise observes something
+    else than the return value (the parameters of a network updated in place, say).
+    ``mutates``: argument positions the function is meant to change in place.
+    ``diagnoses(actual, expected, case)`` run when a case fails, before the mistakes; they get
+    the output arrays (one array for a one-output exercise, else a tuple) and return feedback or
+    None; ``fallbacks`` run after the mistakes, when none matched. ``crashes`` maps a piece of
+    the text of an exception the student's code raises to a hint added to the feedback.
+    ``accept``: published variants that are correct too (functions like the reference).
+    ``after(fn, cases)``: checks of the function as a whole, run once every case passed
+    (statistics of a sampler, hidden state); they return feedback or None.
+    ``float64``: why float64 is needed; empty when a float32 answer is acceptable.
     """
-    __tracebackhide__ = True
-    array = np.asarray(array, dtype=float)
-    bad = ~np.isfinite(array)
-    if expected is not None:
-        expected = np.broadcast_to(np.asarray(expected, dtype=float), array.shape)
-        bad &= ~(np.isinf(expected) & (array == expected))
-    if not bad.any():
-        return
-    first = int(np.flatnonzero(bad)[0])
-    value = array.ravel()[first]
-    where = f" (input: {context})" if context else ""
-    kind = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
-    hint = (
-        " NaN usually comes from inf - inf, 0 * inf, 0 / 0 or the log of a negative number."
-        if kind == "NaN"
-        else " An infinity usually means exp overflowed or log got 0."
-    )
-    raise ExerciseError(
-        f"Exercise {exercise}: the {name} contains {int(bad.sum())} non-finite value(s); "
-        f"the first is {kind}{_index(first, array.shape)}{where}.{hint}"
-    )
 
+    id: str
+    check_name: str
+    reference: Callable
+    cases: Callable[[np.random.Generator], Sequence[Case]]
+    success: str
+    outputs: Sequence[Output] = (Output("result"),)
+    mistakes: Sequence[Mistake] = ()
+    diagnoses: Sequence[Diagnosis] = ()
+    grad: Grad | None = None
+    call: Callable | None = None
+    mutates: tuple[int, ...] = ()
+    accept: Sequence[Callable] = ()
+    fallbacks: Sequence[Diagnosis] = ()
+    crashes: Mapping[str, str] = field(default_factory=dict)
+    after: Sequence[Callable[[Callable, Sequence[Case]], "str | None"]] = ()
+    float64: str = ""
+    seed: int = 0
 
-def assert_close(
-    exercise: str,
-    actual: Any,
-    expected: Any,
-    *,
-    name: str = "result",
-    context: str = "",
-    rtol: float = 1e-6,
-    atol: float = 1e-8,
-) -> None:
-    """Compare ``actual`` with the reference ``expected``: type, shape, finiteness, values.
+    def __post_init__(self) -> None:
+        self.outputs = tuple(Output(o) if isinstance(o, str) else o for o in self.outputs)
+        self.params = tuple(inspect.signature(self.reference).parameters)
+        _CHECKS[self.check_name] = self
 
-    The message shows how many entries differ, the largest difference, its index, and
-    both values there.
-    """
-    __tracebackhide__ = True
-    actual_arr = as_array(exercise, actual, name)
-    expected_arr = np.asarray(expected.detach().cpu().numpy() if hasattr(expected, "detach") else expected)
-    check_shape(exercise, actual_arr, expected_arr.shape, name, context)
-    check_finite(exercise, actual_arr, name, context, expected=expected_arr)
-    a = actual_arr.astype(float)
-    e = expected_arr.astype(float)
-    both_inf = np.isinf(e) & (a == e)
-    a_cmp, e_cmp = np.where(both_inf, 0.0, a), np.where(both_inf, 0.0, e)
-    wrong = ~np.isclose(a_cmp, e_cmp, rtol=rtol, atol=atol)
-    if not wrong.any():
-        return
-    diff = np.where(wrong, np.abs(a_cmp - e_cmp), -np.inf)
-    worst = int(np.argmax(diff))
-    where = f" (input: {context})" if context else ""
-    count = f"{int(wrong.sum())} of {wrong.size} entries differ; " if wrong.size > 1 else ""
-    raise ExerciseError(
-        f"Exercise {exercise}: the {name} does not match the reference{where}: {count}"
-        f"the largest difference is {diff.ravel()[worst]:.3g}{_index(worst, a.shape)}, "
-        f"where yours is {a.ravel()[worst]:.6g} and the reference is {e.ravel()[worst]:.6g} "
-        f"(tolerance rtol={rtol:g}, atol={atol:g})."
-    )
+    # ---- the check function of the notebooks
 
+    @property
+    def check(self) -> Callable:
+        """``check_<name>(fn, seed=None)``: the function the notebook's check cell calls."""
 
-Diagnose = Callable[[np.ndarray, np.ndarray, Case], "str | None"]
+        def check(fn: Callable, seed: int | None = None) -> None:
+            __tracebackhide__ = True
+            self.run(fn, self.seed if seed is None else seed)
 
+        check.__name__ = check.__qualname__ = self.check_name
+        check.__doc__ = (f"Check Exercise {self.id}: prints 'Exercise {self.id} passed: ...', or raises "
+                         "ExerciseError with feedback on what to fix.")
+        check.exercise = self
+        return check
 
-def compare_with_reference(
-    exercise: str,
-    student_fn: Callable,
-    reference_fn: Callable,
-    cases: Sequence[Case],
-    *,
-    name: str = "result",
-    rtol: float = 1e-6,
-    atol: float = 1e-8,
-    diagnose: Diagnose | None = None,
-) -> int:
-    """Run ``student_fn`` and ``reference_fn`` on every case; fail on the first mismatch.
-
-    ``diagnose(actual, expected, case)`` may return a specific explanation of a typical
-    mistake (e.g. "overflow: subtract the maximum first"); it is consulted before the
-    generic comparison, only when the answer is wrong. Returns the number of cases.
-    """
-    __tracebackhide__ = True
-    if not cases:
-        raise ValueError("compare_with_reference needs at least one case")
-    for case in cases:
-        expected = case.call(reference_fn)
-        actual = call_student(exercise, student_fn, case)
-        try:
-            assert_close(
-                exercise, actual, expected, name=name, context=case.name, rtol=rtol, atol=atol
+    def run(self, fn: Callable, seed: int = 0) -> None:
+        __tracebackhide__ = True
+        if not callable(fn) or isinstance(fn, type):
+            raise self.error(
+                f"expected a function, got {type(fn).__name__}. Pass the function itself, without "
+                "calling it (no parentheses)."
             )
-        except ExerciseNotAttempted:
-            raise
-        except ExerciseError as generic:
-            if diagnose is not None:
-                try:
-                    actual_arr = as_array(exercise, actual, name)
-                except ExerciseError:
-                    raise generic from None
-                specific = diagnose(actual_arr, np.asarray(expected), case)
-                if specific:
-                    raise ExerciseError(
-                        f"Exercise {exercise}: {specific} (input: {case.name})"
-                    ) from None
-            raise generic from None
-    return len(cases)
+        cases = list(self.cases(np.random.default_rng(seed)))
+        for case in cases:
+            self._check_case(fn, case, cases)
+        for check in self.after:
+            message = check(fn, cases)
+            if message:
+                raise self.error(message)
+        print(f"Exercise {self.id} passed: " + self.success.format(n=len(cases)))
 
+    def error(self, message: str, case: Case | None = None, cls: type = ExerciseError) -> ExerciseError:
+        where = f" (input: {case.name})" if case is not None else ""
+        return cls(f"Exercise {self.id}: {message}{where}")
 
-Mistakes = Sequence[tuple[str, Callable[[], Any]]]
-"""(message, make) pairs: ``make()`` computes what a typical wrong answer would return."""
+    # ---- running functions
 
+    def _fresh_args(self, case: Case) -> tuple:
+        args = list(copy.deepcopy(case.args))
+        for i in self.grad.track if self.grad else ():
+            if i >= len(args):
+                continue
+            if isinstance(args[i], nn.Module):
+                args[i].requires_grad_(True)
+            elif isinstance(args[i], torch.Tensor) and args[i].is_floating_point():
+                args[i] = args[i].detach().clone().requires_grad_(True)
+        return tuple(args)
 
-def outputs_match(actual: np.ndarray, candidate: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    """True when ``candidate`` is finite, has ``actual``'s shape and equals it within tolerance."""
-    candidate = np.asarray(candidate, dtype=float)
-    if candidate.shape != actual.shape or not np.isfinite(candidate).all():
-        return False
-    with np.errstate(all="ignore"):
-        return bool(np.allclose(actual, candidate, rtol=rtol, atol=atol))
+    def _invoke(self, fn: Callable, args: tuple) -> Any:
+        return self.call(fn, *args) if self.call else fn(*args)
 
-
-def first_matching_mistake(actual: np.ndarray, mistakes: Mistakes, rtol: float = 1e-6,
-                           atol: float = 1e-9) -> str | None:
-    """The message of the first typical mistake whose output equals ``actual`` (None: no match).
-
-    A ``diagnose`` hook for :func:`compare_with_reference` is usually this, applied to a list of
-    mistakes computed on the case's inputs. Mistakes that cannot be computed are skipped.
-    """
-    for message, make in mistakes:
+    def call_student(self, fn: Callable, case: Case, args: tuple | None = None) -> tuple[Any, tuple]:
+        """``fn`` on fresh copies of the case's arguments; its exceptions become feedback."""
+        __tracebackhide__ = True
+        args = self._fresh_args(case) if args is None else args
+        before = [_snapshot(a) for a in args]
         try:
+            out = self._invoke(fn, args)
+        except NotImplementedError as exc:
+            other = str(exc)
+            if other.startswith("Exercise ") and not other.startswith(f"Exercise {self.id}:"):
+                raise self.error(
+                    f"`{_name(fn)}` calls the function of {other.split(':')[0]}, which still raises "
+                    "NotImplementedError. Solve that exercise first, run its cell, then run this "
+                    "check again.", cls=ExerciseNotAttempted,
+                ) from None
+            raise self.error(
+                f"not attempted yet: `{_name(fn)}` still raises NotImplementedError. Replace "
+                "`# YOUR CODE HERE` and the `raise` line with your solution, run that cell, then "
+                "run this check again.", cls=ExerciseNotAttempted,
+            ) from None
+        except ExerciseError:
+            raise
+        except Exception as exc:  # the student's code crashed: show their frames and the input
+            hints = [hint for text, hint in self.crashes.items() if text in str(exc)]
+            raise self.error(
+                f"`{_name(fn)}` raised {type(exc).__name__}: {exc}" + "".join(f" {h}" for h in hints[:1]),
+                case,
+            ) from exc
+        for i, (old, new) in enumerate(zip(before, args, strict=True)):
+            if i not in self.mutates and _changed(old, new):
+                raise self.error(
+                    f"your function changed its argument `{self._param(i)}` in place. Work on a "
+                    "copy (e.g. x = x.copy(), or x.clone() for a tensor, or non-in-place operations) "
+                    "instead of modifying the caller's data", case,
+                )
+        return out, args
+
+    def _param(self, i: int) -> str:
+        return self.params[i] if i < len(self.params) else f"#{i + 1}"
+
+    def observe(self, fn: Callable, case: Case, *, student: bool = False) -> Answer | None:
+        """Run ``fn`` (the student's, the reference or a mistake) on ``case``.
+
+        Returns None when a mistake does not apply (returns None or raises). The student's
+        answer is validated: the number of outputs, None, non-numeric values, tensors required.
+        """
+        __tracebackhide__ = True
+        if student:
+            raw, args = self.call_student(fn, case)
+        else:
+            args = self._fresh_args(case)
+            raw = self._invoke(fn, args)
+            if raw is None:
+                return None
+        outputs = self._split(raw, case, student)
+        if outputs is None:
+            return None
+        values, dtype = [], None
+        for out, spec in zip(outputs, self.outputs, strict=True):
+            array = as_array(out)
+            if array is None:
+                if not student:
+                    if out is None and isinstance(raw, dict):
+                        values.append(None)  # not part of this mistake
+                        continue
+                    return None
+                if out is None:
+                    raise self.error(
+                        f"your function returned None for the {spec.name}. Did you forget the "
+                        "`return` statement?", case,
+                    )
+                raise self.error(f"the {spec.name} should be numeric, got {type(out).__name__}", case)
+            if spec.tensor and student and not isinstance(out, torch.Tensor):
+                raise self.error(
+                    f"return the {spec.name} as a torch tensor ({spec.tensor}); got "
+                    f"{type(out).__name__}. Use torch operations on the given tensors", case,
+                )
+            if array.dtype.kind == "f" and (dtype is None or array.dtype.itemsize < dtype.itemsize):
+                dtype = array.dtype
+            values.append(array.astype(float) if array.dtype.kind == "f" else array)
+        grads = self._gradients(outputs, args) if self.grad else ()
+        return Answer(tuple(outputs), tuple(values), grads, dtype, args)
+
+    def _split(self, raw: Any, case: Case, student: bool) -> tuple | None:
+        n = len(self.outputs)
+        if isinstance(raw, dict) and not student:  # a mistake that concerns some outputs only
+            return tuple(raw.get(k, raw.get(o.name)) for k, o in enumerate(self.outputs))
+        if n == 1:
+            return (raw,)
+        names = ", ".join(o.name for o in self.outputs)
+        if isinstance(raw, (tuple, list)) and len(raw) == n:
+            return tuple(raw)
+        if not student:
+            return None
+        got = type(raw).__name__ + (f" of length {len(raw)}" if isinstance(raw, (tuple, list)) else "")
+        if hasattr(raw, "shape"):
+            got += f" of shape {tuple(raw.shape)}"
+        raise self.error(f"return the tuple ({names}) (`return {names}`); your function returned a {got}", case)
+
+    def _gradients(self, outputs: tuple, args: tuple) -> tuple:
+        """Gradients of sum_k <w_k, output_k> (fixed random weights) w.r.t. the tracked arguments.
+
+        One flat numpy array per tracked argument (a module's parameters concatenated), or None
+        where no gradient arrived.
+        """
+        groups = []
+        for i in self.grad.track:
+            arg = args[i] if i < len(args) else None
+            params = list(arg.parameters()) if isinstance(arg, nn.Module) else [arg]
+            groups.append([p for p in params if isinstance(p, torch.Tensor) and p.requires_grad])
+        probe = None
+        for k, out in enumerate(outputs):
+            if isinstance(out, torch.Tensor) and out.requires_grad:
+                weight = np.random.default_rng(1000 + k).normal(size=tuple(out.shape)) if out.ndim else 1.0
+                term = (out * torch.as_tensor(weight, dtype=out.dtype, device=out.device)).sum()
+                probe = term if probe is None else probe + term
+        leaves = [p for group in groups for p in group]
+        if probe is None or not leaves:
+            return tuple(None for _ in groups)
+        grads = iter(torch.autograd.grad(probe, leaves, allow_unused=True, retain_graph=True))
+        result = []
+        for group in groups:
+            part = [next(grads) for _ in group]
+            if all(g is None for g in part):
+                result.append(None)
+                continue
+            result.append(np.concatenate([
+                np.zeros(p.numel()) if g is None else g.detach().double().cpu().numpy().ravel()
+                for g, p in zip(part, group, strict=True)
+            ]))
+        return tuple(result)
+
+    # ---- judging one case
+
+    def _tolerance(self, spec: Output, answer: Answer, expected: Answer, k: int) -> tuple[float, float]:
+        """The output's tolerance, loosened to the student's float precision when it is lower."""
+        rtol, atol = spec.rtol, spec.atol
+        if _less_precise(answer, expected) and not self.float64:
+            eps = float(np.finfo(answer.dtype).eps)
+            finite = np.abs(expected.values[k][np.isfinite(expected.values[k])])
+            scale = max(1.0, float(finite.max())) if finite.size else 1.0
+            rtol, atol = max(rtol, 100 * eps), max(atol, 10 * eps * scale)
+        return rtol, atol
+
+    def _value_problem(self, answer: Answer, expected: Answer, case: Case) -> str | None:
+        """The generic feedback on the first output that differs from the reference, or None."""
+        where = f" (input: {case.name})"
+        for k, (spec, a, e) in enumerate(zip(self.outputs, answer.values, expected.values, strict=True)):
+            if a.shape != e.shape:
+                return _shape_feedback(spec.name, a.shape, e.shape, where)
+            rtol, atol = self._tolerance(spec, answer, expected, k)
+            bad = ~np.isfinite(a.astype(float)) & ~(np.isinf(e.astype(float)) & (a == e))
+            if bad.any():
+                first = int(np.flatnonzero(bad)[0])
+                value = a.ravel()[first]
+                kind = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+                hint = (" NaN usually comes from inf - inf, 0 * inf, 0 / 0 or the log of a negative number."
+                        if kind == "NaN" else " An infinity usually means exp overflowed or log got 0.")
+                return (f"the {spec.name} contains {int(bad.sum())} non-finite value(s); the first is "
+                        f"{kind}{_where(first, a.shape)}{where}.{hint}")
+            ok = close(a, e, rtol, atol)
+            if ok.all():
+                continue
+            diff = np.where(ok, -np.inf, np.abs(a.astype(float) - e.astype(float)))
+            worst = int(np.argmax(diff))
+            count = f"{int((~ok).sum())} of {ok.size} entries differ; " if ok.size > 1 else ""
+            message = (
+                f"the {spec.name} does not match the reference{where}: {count}the largest difference is "
+                f"{diff.ravel()[worst]:.3g}{_where(worst, a.shape)}, where yours is {a.ravel()[worst]:.6g} "
+                f"and the reference is {e.ravel()[worst]:.6g} (tolerance rtol={rtol:g}, atol={atol:g})."
+            )
+            return message + self._dtype_note(spec, answer, expected, a, e)
+        return None
+
+    def _dtype_note(self, spec: Output, answer: Answer, expected: Answer, a, e) -> str:
+        if answer.dtype is None or expected.dtype is None:
+            return ""
+        if _less_precise(answer, expected):
+            if self.float64:
+                return (f" Your {spec.name} is {answer.dtype}, and this exercise needs float64: "
+                        f"{self.float64}. Compute in float64 (np.float64 or torch.float64).")
+            return (f" (Your {spec.name} is {answer.dtype}; the comparison already allows for "
+                    f"{answer.dtype} round-off, so this is a real difference.)")
+        with np.errstate(all="ignore"):
+            relative = np.nanmax(np.abs(a - e) / np.maximum(np.abs(e), 1e-300)) if a.size else 0.0
+        if relative < 1e-4:
+            return (" The difference is small: if you computed in float32, return the float32 "
+                    "result as it is (the check then allows float32 round-off), or compute in float64.")
+        return ""
+
+    def _same(self, a: Answer, b: Answer, expected: Answer, grads: bool) -> bool:
+        """Do answers ``a`` and ``b`` agree (values, and gradients where both have them)?"""
+        for k, spec in enumerate(self.outputs):
+            if b.values[k] is None:  # a mistake that says nothing about this output
+                continue
+            rtol, atol = self._tolerance(spec, a, expected, k)
+            if not _agrees(a.values[k], b.values[k], rtol, atol):
+                return False
+        if grads and self.grad:
+            for g, h in zip(a.grads, b.grads, strict=True):
+                if (g is None) != (h is None):
+                    return False
+                if g is not None and not _agrees(g, h, self.grad.rtol, self.grad.atol):
+                    return False
+        return True
+
+    def _matching_mistake(self, answer: Answer, expected: Answer, case: Case) -> str | None:
+        """The message of the first mistake whose answer on ``case`` equals the student's.
+
+        First with gradients compared too, then on values alone (a student may have made two
+        mistakes, one of them in the gradient). A mistake that equals the reference on this
+        input proves nothing here and is skipped.
+        """
+        candidates = []
+        for mistake in self.mistakes:
+            try:
+                with np.errstate(all="ignore"):
+                    candidate = self.observe(mistake.fn, case)
+            except Exception:  # a mistake that cannot be computed on this input
+                continue
+            if candidate is not None and len(candidate.values) == len(answer.values):
+                candidates.append((mistake.message, candidate))
+        for grads in (True, False) if self.grad else (False,):
+            for message, candidate in candidates:
+                if self._same(candidate, expected, expected, grads=grads):
+                    continue
+                if self._same(answer, candidate, expected, grads=grads):
+                    return message
+        return None
+
+    def _explain(self, answer: Answer, expected: Answer, case: Case) -> str | None:
+        one = len(self.outputs) == 1
+        actual = answer.values[0] if one else answer.values
+        reference = expected.values[0] if one else expected.values
+        for diagnose in self.diagnoses:
             with np.errstate(all="ignore"):
-                candidate = make()
-        except Exception:  # a mistake that cannot be computed on this input
-            continue
-        if outputs_match(actual, candidate, rtol, atol):
-            return message
-    return None
+                message = diagnose(actual, reference, case)
+            if message:
+                return message
+        if not one:
+            shapes = [v.shape for v in answer.values]
+            wanted = [v.shape for v in expected.values]
+            if shapes != wanted and sorted(map(str, shapes)) == sorted(map(str, wanted)):
+                names = ", ".join(o.name for o in self.outputs)
+                return f"you returned the outputs in the wrong order; return ({names})."
+        return self._matching_mistake(answer, expected, case)
+
+    def _fallback(self, answer: Answer, expected: Answer, case: Case) -> str | None:
+        one = len(self.outputs) == 1
+        for fallback in self.fallbacks:
+            with np.errstate(all="ignore"):
+                message = fallback(answer.values[0] if one else answer.values,
+                                   expected.values[0] if one else expected.values, case)
+            if message:
+                return message
+        return None
+
+    def _accepted(self, answer: Answer, case: Case) -> Answer | None:
+        """The published variant (or None) whose answer on ``case`` equals the student's."""
+        for variant in self.accept:
+            other = self.observe(variant, case)
+            if other is not None and self._same(answer, other, other, grads=False):
+                return other
+        return None
+
+    def _check_case(self, fn: Callable, case: Case, cases: Sequence[Case]) -> None:
+        __tracebackhide__ = True
+        expected = self.observe(self.reference, case)
+        answer = self.observe(fn, case, student=True)
+        if _less_precise(answer, expected) and not self.float64:
+            # A float32 answer is compared with the reference on the float32-rounded inputs, at
+            # float32 precision: rounding the inputs alone can move an output by far more.
+            expected = self.observe(self.reference, Case(case.name, _round(case.args, answer.dtype)))
+        problem = self._value_problem(answer, expected, case)
+        if problem:
+            variant = self._accepted(answer, case)
+            if variant is None:
+                specific = self._explain(answer, expected, case)
+                if specific:
+                    raise self.error(specific, case)
+                elsewhere = self._explain_elsewhere(fn, case, cases)
+                if elsewhere:
+                    raise self.error(*elsewhere)
+                fallback = self._fallback(answer, expected, case)
+                raise self.error(fallback, case) if fallback else self.error(problem)
+            expected = variant
+        if self.grad:
+            problem = self._gradient_problem(answer, expected)
+            if problem:
+                specific = self._matching_mistake(answer, expected, case)
+                raise self.error(specific or problem, case)
+
+    def _explain_elsewhere(self, fn: Callable, failing: Case, cases: Sequence[Case]) -> tuple | None:
+        """A mistake may be invisible on the failing input (sigma = 1, say): try the others."""
+        for case in cases:
+            if case is failing:
+                continue
+            try:
+                answer = self.observe(fn, case, student=True)
+            except ExerciseError:
+                continue
+            expected = self.observe(self.reference, case)
+            if self._value_problem(answer, expected, case):
+                message = self._matching_mistake(answer, expected, case)
+                if message:
+                    return message, case
+        return None
+
+    def _gradient_problem(self, answer: Answer, expected: Answer) -> str | None:
+        grad = self.grad
+        tensors = [o for o in answer.outputs if isinstance(o, torch.Tensor)]
+        if grad.detached and any(t.requires_grad for t in tensors):
+            return grad.detached
+        if grad.needs and not any(t.requires_grad for t in tensors):
+            names = " and ".join(o.name for o in self.outputs)
+            return (f"the {names} carries no gradient: compute it with torch operations on the given "
+                    "tensors, without .detach(), .item(), numpy or torch.no_grad().")
+        for k, i in enumerate(grad.track):
+            g = answer.grads[k]
+            if i in grad.leaks and g is not None and np.abs(g).max() > 0:
+                return grad.leaks[i]
+        for k, i in enumerate(grad.track):
+            if i not in grad.needs:
+                continue
+            g, want = answer.grads[k], expected.grads[k]
+            want = np.zeros(1) if want is None else want
+            if g is None or not _agrees(g, np.broadcast_to(want, g.shape), grad.rtol, grad.atol):
+                return grad.needs[i]
+        return None
 
 
-def passed(exercise: str, message: str) -> None:
-    """Print the single deterministic success line that nbval compares."""
-    print(f"Exercise {exercise} passed: {message}")
+def _less_precise(answer: Answer, expected: Answer) -> bool:
+    return answer.dtype is not None and expected.dtype is not None and answer.dtype.itemsize < expected.dtype.itemsize
 
 
-def _show_feedback(shell, etype, evalue, tb, tb_offset=None):
-    """IPython display of an ExerciseError: the feedback alone, without the checker's frames.
-
-    When the student's own code crashed (the error has a cause), the full traceback is
-    kept, because it points at the line to fix.
-    """
-    shell.showtraceback((etype, evalue, tb), exception_only=evalue.__cause__ is None)
-
-
-def _register_ipython_display() -> None:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # plain Python: nothing to register
-        return
-    shell = get_ipython()
-    if shell is not None:
-        shell.set_custom_exc((ExerciseError,), _show_feedback)
+def _round(args: tuple, dtype: np.dtype) -> tuple:
+    """The floating-point arguments rounded to ``dtype`` (and kept in their own dtype)."""
+    def one(a):
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+            return a.astype(dtype).astype(a.dtype)
+        if isinstance(a, torch.Tensor) and a.is_floating_point():
+            return a.detach().to(getattr(torch, dtype.name)).to(a.dtype)
+        if isinstance(a, float):
+            return float(dtype.type(a))
+        if isinstance(a, tuple) and hasattr(a, "_fields"):  # a named tuple of tensors
+            return type(a)(*(one(x) for x in a))
+        return a
+    return tuple(one(a) for a in args)
 
 
-_register_ipython_display()
+def _name(fn: Callable) -> str:
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
+def _shape_feedback(name: str, shape: tuple, expected: tuple, where: str = "") -> str:
+    """The generic shape message, with a hint for the usual axis mistakes."""
+    hint = ""
+    if expected == () and len(shape) == 1 and shape[0] > 1:
+        hint = " Expected a single number: reduce it, e.g. with .mean() over the batch."
+    elif len(shape) == len(expected) + 1 and 1 in shape:
+        hint = " An extra axis of size 1: did you keep a dimension you should have reduced (keepdims)?"
+    elif len(shape) + 1 == len(expected) and 1 in expected:
+        hint = " One axis of size 1 is missing: this case asks you to keep the reduced dimension."
+    elif len(shape) < len(expected):
+        hint = " Did you reduce over too many axes (or over all of them)?"
+    elif len(shape) == len(expected):
+        hint = " Did you reduce over the wrong axis, or transpose something?"
+    return f"the {name} has shape {tuple(shape)}, expected {tuple(expected)}{where}.{hint}"
+
+
+def exercise_of_check(name: str) -> str | None:
+    """The exercise id of the check function called ``name`` (for the grader), or None."""
+    if not _CHECKS:
+        for module in pkgutil.iter_modules([_HERE]):
+            importlib.import_module(f"{__name__}.{module.name}")
+    exercise = _CHECKS.get(name)
+    return exercise.id if exercise else None
+
