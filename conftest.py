@@ -24,5 +24,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("grader robustness: injected mistakes and correct alternatives")
         for line in sorted(lines):
             terminalreporter.line(line)
-        terminalreporter.line(f"total: caught {caught} / tried {tried} mistakes, "
-                              f"accepted {accepted} / tried {alternatives} alternatives")
+        terminalreporter.line(
+            f"total: caught {caught} / tried {tried} mistakes, "
+            f"accepted {accepted} / tried {alternatives} alternatives"
+        )

@@ -7,8 +7,11 @@ Usage::
 
 Each notebook is executed top to bottom on a copy (the file is never modified), in the
 current Python environment, with errors allowed so that one broken exercise does not hide
-the others. An exercise is the cell that carries an ``# Exercise N.M`` comment; its check
-cells are the ``# NBVAL_CHECK_OUTPUT`` cells that follow it. Statuses:
+the others. An exercise is the cell that carries an ``# Exercise N.M`` comment; a check cell
+is a cell that calls a check function (``check_...(...)``), and it belongs to the exercise it
+checks: the one its output names ("Exercise N.M passed" or "Exercise N.M: ..."), else the one
+whose function it passes to the check, else the one the check function is registered for.
+Other cells (results compared by nbval, figures) are not checks. Statuses:
 
 * ``passed``: every check cell of the exercise printed "Exercise N.M passed: ...";
 * ``failed``: a check rejected the answer, or the exercise cell itself raised
@@ -35,7 +38,6 @@ import nbformat
 from .build import EXERCISE_ID, run_notebook
 
 PASSED, FAILED, NOT_ATTEMPTED, ERROR = "passed", "failed", "not attempted", "error"
-CHECK_MARK = "NBVAL_CHECK_OUTPUT"
 NOT_ATTEMPTED_ERRORS = {"NotImplementedError", "ExerciseNotAttempted"}
 FEEDBACK_ERRORS = {"ExerciseError", "AssertionError"}
 NOT_ATTEMPTED_FEEDBACK = "still raises NotImplementedError"
@@ -84,7 +86,8 @@ def _error_of(cell) -> dict | None:
 
 def _stdout_of(cell) -> str:
     return "".join(
-        output.get("text", "") for output in cell.get("outputs", [])
+        output.get("text", "")
+        for output in cell.get("outputs", [])
         if output.get("output_type") == "stream"
     )
 
@@ -112,7 +115,9 @@ def load_notebook(path: Path) -> nbformat.NotebookNode:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several kinds of validation errors
-        raise GradeInputError(f"{path}: not a valid Jupyter notebook ({_one_line(str(exc), 120)})") from None
+        raise GradeInputError(
+            f"{path}: not a valid Jupyter notebook ({_one_line(str(exc), 120)})"
+        ) from None
     return nb
 
 
@@ -127,32 +132,66 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int) -> str:
     return ""
 
 
+CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(\s*(\w*)")
+CHECKED_ID = re.compile(r"^Exercise (\d+\.\d+)[ :]")
+DEFINED = re.compile(r"^def (\w+)\s*\(", re.MULTILINE)
+
+
+def _checked_exercise(cell, functions: dict[str, str], known: set[str]) -> str | None:
+    """The exercise a check cell checks (None: the cell calls no check function)."""
+    calls = CHECK_CALL.findall(cell.source)
+    if not calls:
+        return None
+    error = _error_of(cell)
+    for text in [_stdout_of(cell), (error or {}).get("evalue", "")]:
+        for line in text.splitlines():
+            match = CHECKED_ID.match(line.strip())
+            if match and match.group(1) in known:
+                return match.group(1)
+    for _, argument in calls:
+        if argument in functions:
+            return functions[argument]
+    from .checks import exercise_of_check
+
+    for check, _ in calls:
+        exercise = exercise_of_check(check)
+        if exercise in known:
+            return exercise
+    return None
+
+
 def assess(nb: nbformat.NotebookNode) -> tuple[list[ExerciseResult], list[str]]:
     """Turn an executed notebook into one result per exercise, plus other cells' errors."""
     order: list[str] = []
     exercise_cells: dict[str, list] = {}
     check_cells: dict[str, list] = {}
-    other_errors: list[str] = []
-    current = None
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type != "code":
-            continue
-        ids = EXERCISE_ID.findall(cell.source)
-        error = _error_of(cell)
+    functions: dict[str, str] = {}  # function defined in an exercise cell -> its exercise
+    for cell in nb.cells:
+        ids = EXERCISE_ID.findall(cell.source) if cell.cell_type == "code" else []
         if ids:
-            current = ids[0]
-            if current not in exercise_cells:
-                order.append(current)
-                exercise_cells[current], check_cells[current] = [], []
-            exercise_cells[current].append(cell)
-        elif CHECK_MARK in cell.source and current is not None:
-            check_cells[current].append(cell)
+            if ids[0] not in exercise_cells:
+                order.append(ids[0])
+                exercise_cells[ids[0]], check_cells[ids[0]] = [], []
+            exercise_cells[ids[0]].append(cell)
+            functions.update(dict.fromkeys(DEFINED.findall(cell.source), ids[0]))
+    other_errors: list[str] = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or EXERCISE_ID.findall(cell.source):
+            continue
+        exercise = _checked_exercise(cell, functions, set(order))
+        error = _error_of(cell)
+        if exercise is not None:
+            check_cells[exercise].append(cell)
         elif error is not None and error.get("ename") not in NOT_ATTEMPTED_ERRORS:
             other_errors.append(f"cell {index} raised {_one_line(_describe(error), 200)}")
 
     results = []
     for exercise in order:
-        results.append(ExerciseResult(exercise, *_status(exercise, exercise_cells[exercise], check_cells[exercise])))
+        results.append(
+            ExerciseResult(
+                exercise, *_status(exercise, exercise_cells[exercise], check_cells[exercise])
+            )
+        )
     return results, other_errors
 
 
@@ -165,7 +204,7 @@ def _status(exercise: str, cells: list, checks: list) -> tuple[str, str]:
             return NOT_ATTEMPTED, NOT_ATTEMPTED_FEEDBACK
         return FAILED, _one_line(_describe(error))
     if not checks:
-        return ERROR, "no check cell follows this exercise"
+        return ERROR, "no check cell checks this exercise"
     for cell in checks:
         error = _error_of(cell)
         if error is not None:
@@ -249,11 +288,17 @@ def write_csv(results: list[NotebookResult], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.grade",
-                                     description="Run exercise notebooks and grade each exercise.")
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.grade",
+        description="Run exercise notebooks and grade each exercise.",
+    )
     parser.add_argument("paths", nargs="+", type=Path, help="notebooks or folders of notebooks")
-    parser.add_argument("--csv", type=Path, metavar="FILE", help="also write one row per notebook and exercise")
-    parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell (default 900)")
+    parser.add_argument(
+        "--csv", type=Path, metavar="FILE", help="also write one row per notebook and exercise"
+    )
+    parser.add_argument(
+        "--timeout", type=int, default=900, help="seconds allowed per cell (default 900)"
+    )
     args = parser.parse_args(argv)
 
     notebooks = collect(args.paths)

@@ -8,20 +8,21 @@ Conventions (the tabular contract of the course): all arrays are numpy float64;
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import ClassVar
+from collections.abc import Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
 
 __all__ = [
+    "ACTIONS",
+    "TabularEnv",
     "TabularMDP",
-    "validate_transitions",
-    "validate_distribution",
     "gridworld",
     "random_mdp",
-    "ACTIONS",
     "sample_trajectories",
-    "TabularEnv",
+    "validate_distribution",
+    "validate_transitions",
 ]
 
 # Grid actions: (row change, column change). "stay" makes absorbing behaviour expressible.
@@ -78,7 +79,9 @@ def validate_distribution(p: np.ndarray, size: int | None = None, name: str = "p
         i = int(np.flatnonzero(~np.isfinite(p) | (p < 0))[0])
         raise ValueError(f"{name}[{i}] = {p[i]:.3g}; probabilities must be finite and non-negative")
     if abs(p.sum() - 1.0) > tolerance:
-        raise ValueError(f"{name} sums to {p.sum():.6g} (off by {p.sum() - 1:+.3g}); it must sum to 1")
+        raise ValueError(
+            f"{name} sums to {p.sum():.6g} (off by {p.sum() - 1:+.3g}); it must sum to 1"
+        )
     return p
 
 
@@ -119,7 +122,9 @@ class TabularMDP:
         if self.features is not None:
             features = np.asarray(self.features, dtype=np.float64)
             if features.ndim != 2 or features.shape[0] != S:
-                raise ValueError(f"features must have shape (S, K) with S = {S}, got {features.shape}")
+                raise ValueError(
+                    f"features must have shape (S, K) with S = {S}, got {features.shape}"
+                )
             object.__setattr__(self, "features", features)
         for name, size in (("state_names", S), ("action_names", A)):
             names = getattr(self, name)
@@ -134,13 +139,22 @@ class TabularMDP:
     def n_actions(self) -> int:
         return self.P.shape[1]
 
-    def with_rewards(self, R: np.ndarray) -> "TabularMDP":
+    def with_rewards(self, R: np.ndarray) -> TabularMDP:
         """The same MDP with another reward table (S, A) or state reward (S,)."""
         R = np.asarray(R, dtype=np.float64)
         if R.ndim == 1:
             R = np.repeat(R[:, None], self.n_actions, axis=1)
-        return TabularMDP(self.P, R, self.p0, self.features, self.state_names, self.action_names,
-                          self.grid_shape, self.cells, self.layout)
+        return TabularMDP(
+            self.P,
+            R,
+            self.p0,
+            self.features,
+            self.state_names,
+            self.action_names,
+            self.grid_shape,
+            self.cells,
+            self.layout,
+        )
 
     def to_grid(self, values: np.ndarray) -> np.ndarray:
         """Per-state ``values`` (S,) drawn on the grid: shape (rows, cols), NaN on walls."""
@@ -212,10 +226,15 @@ def gridworld(
     types = sorted(set(kinds))
     features = np.array([[k == t for t in types] for k in kinds], dtype=np.float64)
     return TabularMDP(
-        P, R, starts / starts.sum(), features,
+        P,
+        R,
+        starts / starts.sum(),
+        features,
         state_names=tuple(f"{kinds[i]}({r},{c})" for i, (r, c) in enumerate(cells)),
         action_names=tuple(name for name, _ in ACTIONS),
-        grid_shape=(n_rows, n_cols), cells=cells, layout=tuple(rows),
+        grid_shape=(n_rows, n_cols),
+        cells=cells,
+        layout=tuple(rows),
     )
 
 
@@ -263,10 +282,14 @@ def sample_trajectories(
     """
     policy = np.asarray(policy, dtype=np.float64)
     if policy.shape[-2:] != (mdp.n_states, mdp.n_actions) or policy.ndim not in (2, 3):
-        raise ValueError(f"policy must have shape (S, A) or (T, S, A) with S, A = "
-                         f"{mdp.n_states}, {mdp.n_actions}; got {policy.shape}")
+        raise ValueError(
+            f"policy must have shape (S, A) or (T, S, A) with S, A = "
+            f"{mdp.n_states}, {mdp.n_actions}; got {policy.shape}"
+        )
     if policy.ndim == 3 and policy.shape[0] < horizon:
-        raise ValueError(f"a time-indexed policy needs at least {horizon} steps, got {policy.shape[0]}")
+        raise ValueError(
+            f"a time-indexed policy needs at least {horizon} steps, got {policy.shape[0]}"
+        )
     states = np.empty((n, horizon), dtype=np.int64)
     actions = np.empty((n, horizon), dtype=np.int64)
     s = rng.choice(mdp.n_states, size=n, p=mdp.p0)
@@ -287,7 +310,7 @@ class TabularEnv(gym.Env):
     cells keep giving their reward), matching the finite-horizon model of the chapters.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata: ClassVar[dict] = {"render_modes": ["ansi"]}
 
     def __init__(self, mdp: TabularMDP, horizon: int = 50, render_mode: str | None = None):
         if horizon < 1:
@@ -307,9 +330,13 @@ class TabularEnv(gym.Env):
 
     def step(self, action):
         if not self.action_space.contains(action):
-            raise ValueError(f"action must be an integer in [0, {self.mdp.n_actions}), got {action!r}")
+            raise ValueError(
+                f"action must be an integer in [0, {self.mdp.n_actions}), got {action!r}"
+            )
         reward = float(self.mdp.R[self._state, action])
-        self._state = int(self.np_random.choice(self.mdp.n_states, p=self.mdp.P[self._state, action]))
+        self._state = int(
+            self.np_random.choice(self.mdp.n_states, p=self.mdp.P[self._state, action])
+        )
         self._t += 1
         return self._state, reward, False, self._t >= self.horizon, {}
 

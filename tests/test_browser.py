@@ -26,16 +26,27 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
 ]
 # (solution notebook, index of the slider to move among the notebook's sliders)
-WIDGET_NOTEBOOKS = [n for n in ("00_start_here.ipynb", "04_control_as_inference.ipynb")
-                    if (ROOT / "solutions" / n).exists()]
+WIDGET_NOTEBOOKS = [
+    n
+    for n in ("00_start_here.ipynb", "04_control_as_inference.ipynb")
+    if (ROOT / "solutions" / n).exists()
+]
 
 pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason=f"no Chromium at {CHROMIUM} (install it with `apt-get install chromium`)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"no Chromium at {CHROMIUM} (install it with `apt-get install chromium`)",
+    ),
 ]
 
 
@@ -68,23 +79,45 @@ def lab(tmp_path_factory):
     for name in WIDGET_NOTEBOOKS:
         shutil.copy(ROOT / "solutions" / name, work / name)
     settings = work / ".settings"
-    notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification = (
+        settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    )
     notification.parent.mkdir(parents=True)
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     tracker = settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
     tracker.parent.mkdir(parents=True)
-    tracker.write_text(json.dumps({"windowingMode": "none"}))  # every cell in the DOM, not only visible ones
+    tracker.write_text(
+        json.dumps({"windowingMode": "none"})
+    )  # every cell in the DOM, not only visible ones
     port, token = _free_port(), uuid.uuid4().hex
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings),
-               JUPYTERLAB_WORKSPACES_DIR=str(work / ".workspaces"), COURSE_THREADS="1")
+    env = dict(
+        os.environ,
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(work / ".workspaces"),
+        COURSE_THREADS="1",
+    )
     env.pop("MPLBACKEND", None)  # kernels must use the inline backend, as for a student
     log = (work / "lab.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", "--allow-root", f"--ServerApp.root_dir={work}",
-         "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            "--allow-root",
+            f"--ServerApp.root_dir={work}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
     )
     try:
         _wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}", process)
@@ -102,7 +135,9 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    playwright_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is not installed"
+    )
     with playwright_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -128,17 +163,26 @@ def test_widgets_render_and_respond_in_jupyterlab(lab, browser, name, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         # a workspace of its own, reset, so that only this notebook is open
-        page.goto(f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}",
-                  wait_until="domcontentloaded")
+        page.goto(
+            f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}",
+            wait_until="domcontentloaded",
+        )
         page.wait_for_function(
             "name => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-            " return w && w.context && w.context.path === name; }", arg=name, timeout=60_000)
-        page.evaluate("async () => { const w = window.jupyterapp.shell.currentWidget;"
-                      " await w.context.ready; await w.sessionContext.ready; }")
+            " return w && w.context && w.context.path === name; }",
+            arg=name,
+            timeout=60_000,
+        )
+        page.evaluate(
+            "async () => { const w = window.jupyterapp.shell.currentWidget;"
+            " await w.context.ready; await w.sessionContext.ready; }"
+        )
         # the copies hold the stored outputs: clear them, so that everything seen below is new
-        page.evaluate("async () => { const app = window.jupyterapp;"
-                      " await app.commands.execute('notebook:clear-all-cell-outputs');"
-                      " await app.commands.execute('notebook:run-all-cells'); }")
+        page.evaluate(
+            "async () => { const app = window.jupyterapp;"
+            " await app.commands.execute('notebook:clear-all-cell-outputs');"
+            " await app.commands.execute('notebook:run-all-cells'); }"
+        )
         page.wait_for_function(
             "() => { const w = window.jupyterapp.shell.currentWidget; const cells = w.content.model.cells;"
             " for (let i = 0; i < cells.length; i++) { const c = cells.get(i);"
@@ -151,14 +195,19 @@ def test_widgets_render_and_respond_in_jupyterlab(lab, browser, name, tmp_path):
         sliders.first.wait_for(timeout=30_000)
         assert sliders.count() >= 1
         assert "Error displaying widget" not in page.content()
-        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        errors = page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+        )
         assert not any("Traceback" in errors.nth(i).inner_text() for i in range(errors.count()))
 
         slider = sliders.first
         slider.scroll_into_view_if_needed()
         page.wait_for_function(
             "el => { const box = el.closest('.widget-vbox, .jp-OutputArea-output');"
-            " return box && box.querySelector('img'); }", arg=slider.element_handle(), timeout=30_000)
+            " return box && box.querySelector('img'); }",
+            arg=slider.element_handle(),
+            timeout=30_000,
+        )
         before = _figure_under(slider)
         readout_before = slider.locator(".widget-readout").inner_text()
         slider.locator(".noUi-handle").focus()
@@ -167,7 +216,8 @@ def test_widgets_render_and_respond_in_jupyterlab(lab, browser, name, tmp_path):
         page.wait_for_function(
             "([el, old]) => { const box = el.closest('.widget-vbox, .jp-OutputArea-output');"
             " const img = box && box.querySelector('img'); return img && img.getAttribute('src') !== old; }",
-            arg=[slider.element_handle(), before], timeout=30_000,
+            arg=[slider.element_handle(), before],
+            timeout=30_000,
         )
         assert slider.locator(".widget-readout").inner_text() != readout_before
         assert _figure_under(slider) != before
@@ -178,3 +228,59 @@ def test_widgets_render_and_respond_in_jupyterlab(lab, browser, name, tmp_path):
         raise
     finally:
         page.close()
+
+
+FEEDBACK_CELLS = [
+    "import numpy as np\nfrom course_utils.checks.ch00 import check_logsumexp",
+    "# Exercise 0.1, answered without the keepdims parameter\n"
+    "def logsumexp(x, axis=-1):\n"
+    "    m = np.max(x, axis=axis, keepdims=True)\n"
+    "    return np.squeeze(m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)), axis)",
+    "check_logsumexp(logsumexp)",
+]
+
+
+def test_check_feedback_shows_only_the_students_frames(lab, browser, tmp_path):
+    """A crash in the student's function shows their frames and the feedback, no checker frames."""
+    import nbformat
+
+    base, token, work = lab
+    name = "feedback.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in FEEDBACK_CELLS])
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, work / name)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(
+            f"{base}/lab/workspaces/feedback/tree/{name}?reset&token={token}",
+            wait_until="domcontentloaded",
+        )
+        page.wait_for_function(
+            "name => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+            " return w && w.context && w.context.path === name; }",
+            arg=name,
+            timeout=60_000,
+        )
+        page.evaluate(
+            "async () => { const w = window.jupyterapp.shell.currentWidget;"
+            " await w.context.ready; await w.sessionContext.ready;"
+            " await window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+        )
+        error = page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+        ).last
+        error.wait_for(timeout=120_000)
+        text = error.inner_text()
+        page.screenshot(path=str(tmp_path / "feedback.png"), full_page=False)
+    finally:
+        page.close()
+    assert "TypeError" in text and "logsumexp() takes" in text  # the student's own error ...
+    assert "Exercise 0.1: `logsumexp` raised TypeError" in text  # ... then the feedback line
+    assert "keep them all in your function's signature" in text
+    assert text.rstrip().endswith("(input: a (2, 3, 5) array, axis=1, keepdims=True)")
+    for internal in ("course_utils/checks", "call_student", "_invoke", "_check_case", "observe("):
+        assert internal not in text, f"the checker's frame {internal!r} is shown:\n{text}"

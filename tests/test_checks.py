@@ -1,4 +1,4 @@
-"""The shared check helpers and chapter 00's checks: accept the reference, explain mistakes."""
+"""The exercise harness (course_utils.checks) on small exercises, and chapter 00's checks."""
 
 import re
 
@@ -8,16 +8,12 @@ import torch
 
 from course_utils.checks import (
     Case,
+    Exercise,
     ExerciseError,
     ExerciseNotAttempted,
-    as_array,
-    assert_close,
-    call_student,
-    check_dtype,
-    check_finite,
-    check_shape,
-    compare_with_reference,
-    passed,
+    Grad,
+    Mistake,
+    Output,
 )
 from course_utils.checks.ch00 import (
     check_boltzmann,
@@ -30,114 +26,249 @@ from course_utils.checks.ch00 import (
 # ---------------------------------------------------------------- the harness
 
 
-def test_call_student_reports_not_attempted():
-    def stub(x):
+def _scaled(x, factor=2.0):
+    return factor * np.asarray(x, dtype=float)
+
+
+def _cases(rng):
+    return [
+        Case("a vector of 4", (rng.normal(size=4),)),
+        Case("a (2, 3) matrix, factor 3", (rng.normal(size=(2, 3)), 3.0)),
+    ]
+
+
+SCALE = Exercise(
+    id="9.9",
+    check_name="check_scaled_test",
+    reference=_scaled,
+    cases=_cases,
+    outputs=[Output("scaled array")],
+    mistakes=[
+        Mistake("you added the factor instead of multiplying.", lambda x, factor=2.0: x + factor)
+    ],
+    success="scaled on {n} inputs.",
+)
+check_scaled = SCALE.check
+
+
+def test_the_success_line_is_printed_once(capsys):
+    check_scaled(_scaled)
+    assert capsys.readouterr().out == "Exercise 9.9 passed: scaled on 2 inputs.\n"
+
+
+def test_renamed_parameters_lists_and_torch_tensors_are_accepted(capsys):
+    check_scaled(
+        lambda values, k=2.0: (
+            [float(k) * v for v in np.ravel(values)]
+            if np.ndim(values) == 1
+            else torch.as_tensor(values) * k
+        )
+    )
+    assert capsys.readouterr().out.startswith("Exercise 9.9 passed")
+
+
+def test_a_float32_answer_is_compared_at_float32_precision(capsys):
+    check_scaled(lambda x, factor=2.0: np.float32(factor) * np.asarray(x, dtype=np.float32))
+    assert capsys.readouterr().out.startswith("Exercise 9.9 passed")
+
+
+def test_float64_when_required_is_named():
+    strict = Exercise(
+        id="9.8",
+        check_name="check_strict_test",
+        reference=_scaled,
+        cases=_cases,
+        float64="the exponent amplifies round-off",
+        success="ok",
+    )
+    with pytest.raises(ExerciseError, match="needs float64: the exponent amplifies round-off"):
+        strict.check(
+            lambda x, factor=2.0: (
+                np.float32(factor) * np.asarray(x, dtype=np.float32) * np.float32(1 + 1e-6)
+            )
+        )
+
+
+def test_a_mistake_is_named_with_the_input():
+    with pytest.raises(
+        ExerciseError,
+        match=r"^Exercise 9\.9: you added the factor instead of multiplying\. \(input: a vector of 4\)$",
+    ):
+        check_scaled(lambda x, factor=2.0: np.asarray(x) + factor)
+
+
+def test_generic_mismatch_says_where_and_by_how_much():
+    with pytest.raises(
+        ExerciseError,
+        match=r"scaled array does not match the reference \(input: a vector of 4\): 1 of 4 "
+        r"entries differ; the largest difference is 1 at index \(2,\)",
+    ):
+        check_scaled(
+            lambda x, factor=2.0: (
+                _scaled(x, factor) + np.eye(1, len(np.ravel(x)), 2).reshape(np.shape(x))
+            )
+        )
+
+
+def test_nan_none_strings_and_shapes_get_their_own_messages():
+    for wrong, message in [
+        (
+            lambda x, factor=2.0: _scaled(x, factor) * np.nan,
+            "contains 4 non-finite value.*the first is NaN at index \\(0,\\)",
+        ),
+        (lambda x, factor=2.0: None, "returned None .* forget the `return`"),
+        (lambda x, factor=2.0: "2x", "should be numeric, got str"),
+        (lambda x, factor=2.0: _scaled(x, factor).sum(), "has shape \\(\\), expected \\(4,\\)"),
+    ]:
+        with pytest.raises(ExerciseError, match=message):
+            check_scaled(wrong)
+
+
+def test_not_a_function_and_not_attempted():
+    with pytest.raises(ExerciseError, match="expected a function, got float"):
+        check_scaled(3.0)
+
+    def stub(x, factor=2.0):
         raise NotImplementedError("Exercise 9.9: replace this line with your code")
 
     with pytest.raises(ExerciseNotAttempted, match=r"Exercise 9\.9 is not attempted yet: `stub`"):
-        call_student("9.9", stub, Case("one number", (1.0,)))
+        check_scaled(stub)
+
+    def uses_an_unsolved_one(x, factor=2.0):
+        raise NotImplementedError("Exercise 9.1: replace this line with your code")
+
+    with pytest.raises(ExerciseNotAttempted, match=r"calls the function of Exercise 9\.1"):
+        check_scaled(uses_an_unsolved_one)
 
 
-def test_call_student_wraps_crashes_with_the_input_named():
-    def crashes(x):
+def test_a_crash_keeps_the_students_exception_as_the_cause():
+    def crashes(x, factor=2.0):
         return x["key"]
 
-    with pytest.raises(ExerciseError, match=r"`crashes` raised IndexError: .*\(input: a vector\)") as info:
-        call_student("9.9", crashes, Case("a vector", (np.zeros(3),)))
-    assert isinstance(info.value.__cause__, IndexError)  # the student's own traceback is kept
+    with pytest.raises(
+        ExerciseError, match=r"`crashes` raised IndexError: .*\(input: a vector of 4\)"
+    ) as info:
+        check_scaled(crashes)
+    assert isinstance(info.value.__cause__, IndexError)
 
 
-def test_call_student_rejects_a_called_function():
-    with pytest.raises(ExerciseError, match="expected a function, got float"):
-        call_student("9.9", 3.0, Case("x", ()))
+def test_changing_an_input_in_place_is_reported_unless_it_is_the_job():
+    def in_place(x, factor=2.0):
+        x *= factor
+        return x
+
+    with pytest.raises(ExerciseError, match="changed its argument `x` in place"):
+        check_scaled(in_place)
 
 
-def test_inputs_are_copied_so_in_place_edits_do_not_leak():
-    x = np.ones(3)
-
-    def mutates(a):
-        a[:] = 0
-        return a
-
-    call_student("9.9", mutates, Case("x", (x,)))
-    assert np.all(x == 1)
+def _pair(x):
+    return np.sum(x), np.asarray(x) * 2
 
 
-def test_as_array_accepts_tensors_and_rejects_none_and_strings():
-    assert np.allclose(as_array("9.9", torch.ones(2, requires_grad=True)), 1)
-    with pytest.raises(ExerciseError, match="returned None.*forget the `return`"):
-        as_array("9.9", None)
-    with pytest.raises(ExerciseError, match="should be numeric, got str"):
-        as_array("9.9", "1.0")
-    with pytest.raises(ExerciseError, match="numeric array, got dtype object"):
-        as_array("9.9", np.array([None, 1]))
+PAIR = Exercise(
+    id="9.7",
+    check_name="check_pair_test",
+    reference=_pair,
+    cases=lambda rng: [Case("a (3,) vector", (rng.normal(size=3),))],
+    outputs=[Output("total"), Output("doubled")],
+    mistakes=[Mistake("the total is the mean.", lambda x: {0: np.mean(x)})],
+    success="ok",
+)
 
 
-def test_check_shape_messages_hint_at_the_axis_mistake():
-    with pytest.raises(ExerciseError, match=r"shape \(4, 1\), expected \(4,\).*keepdims"):
-        check_shape("9.9", np.zeros((4, 1)), (4,))
-    with pytest.raises(ExerciseError, match=r"shape \(\), expected \(4,\).*too many axes"):
-        check_shape("9.9", np.zeros(()), (4,))
-    with pytest.raises(ExerciseError, match=r"shape \(3,\), expected \(4,\).*wrong axis"):
-        check_shape("9.9", np.zeros(3), (4,))
-    check_shape("9.9", np.zeros((2, 3)), (2, 3))
+def test_tuples_their_structure_their_order_and_partial_mistakes():
+    with pytest.raises(ExerciseError, match=r"return the tuple \(total, doubled\)"):
+        PAIR.check(lambda x: np.sum(x))
+    with pytest.raises(ExerciseError, match="wrong order"):
+        PAIR.check(lambda x: _pair(x)[::-1])
+    with pytest.raises(ExerciseError, match="the total is the mean"):
+        PAIR.check(lambda x: (np.mean(x), np.asarray(x) * 2))
 
 
-def test_check_dtype():
-    check_dtype("9.9", np.zeros(2), "float")
-    with pytest.raises(ExerciseError, match="should have a int dtype, got float64"):
-        check_dtype("9.9", np.zeros(2), "int")
+def test_a_mistake_invisible_on_the_failing_input_is_found_on_another():
+    ex = Exercise(
+        id="9.6",
+        check_name="check_elsewhere_test",
+        reference=_scaled,
+        cases=lambda rng: [
+            Case("factor 1", (np.ones(2), 1.0)),
+            Case("factor 3", (np.ones(2), 3.0)),
+        ],
+        mistakes=[Mistake("you squared the factor.", lambda x, factor=2.0: factor**2 * x)],
+        success="ok",
+    )
+    with pytest.raises(ExerciseError, match=r"you squared the factor\. \(input: factor 3\)"):
+        ex.check(lambda x, factor=2.0: (factor**2 * np.asarray(x)) + (factor == 1.0))
 
 
-def test_check_finite_locates_the_first_bad_entry():
-    x = np.zeros((2, 3))
-    x[1, 2] = np.nan
-    with pytest.raises(ExerciseError, match=r"1 non-finite value\(s\); the first is NaN at index \(1, 2\)"):
-        check_finite("9.9", x)
-    # an infinity the reference also has is fine
-    check_finite("9.9", np.array([-np.inf, 0.0]), expected=np.array([-np.inf, 1.0]))
-    with pytest.raises(ExerciseError, match="first is inf"):
-        check_finite("9.9", np.array([np.inf, 0.0]), expected=np.array([-np.inf, 1.0]))
+def test_accepted_variants_and_fallbacks():
+    ex = Exercise(
+        id="9.5",
+        check_name="check_variants_test",
+        reference=_scaled,
+        cases=_cases,
+        accept=[lambda x, factor=2.0: -_scaled(x, factor)],
+        fallbacks=[lambda actual, expected, case: "look at the factor."],
+        success="ok",
+    )
+    ex.check(lambda x, factor=2.0: -factor * np.asarray(x))
+    with pytest.raises(ExerciseError, match=r"look at the factor\. \(input: a vector of 4\)"):
+        ex.check(lambda x, factor=2.0: 7 * np.asarray(x))
 
 
-def test_assert_close_shows_where_and_by_how_much():
-    expected = np.arange(6.0).reshape(2, 3)
-    actual = expected.copy()
-    actual[1, 0] += 0.5
-    with pytest.raises(ExerciseError) as info:
-        assert_close("9.9", actual, expected, context="a small matrix")
-    message = str(info.value)
-    assert "1 of 6 entries differ" in message
-    assert "largest difference is 0.5 at index (1, 0)" in message
-    assert "yours is 3.5 and the reference is 3" in message
-    assert "(input: a small matrix)" in message
-    assert_close("9.9", expected + 1e-12, expected)
-    assert_close("9.9", np.array([-np.inf, 1.0]), np.array([-np.inf, 1.0]))
+def _loss(pred, target):
+    return 0.5 * ((pred - target.detach()) ** 2).mean()
 
 
-def test_compare_with_reference_prefers_a_specific_diagnosis():
-    cases = [Case("two numbers", (np.array([1.0, 2.0]),))]
-
-    def diagnose(actual, expected, case):
-        return "you doubled instead of squaring" if np.allclose(actual, 2 * case.args[0]) else None
-
-    with pytest.raises(ExerciseError, match=r"you doubled instead of squaring \(input: two numbers\)"):
-        compare_with_reference("9.9", lambda x: 2 * x, np.square, cases, diagnose=diagnose)
-    with pytest.raises(ExerciseError, match="does not match the reference"):
-        compare_with_reference("9.9", lambda x: x + 5, np.square, cases, diagnose=diagnose)
-    assert compare_with_reference("9.9", lambda x: x * x, np.square, cases, diagnose=diagnose) == 1
-    with pytest.raises(ValueError, match="at least one case"):
-        compare_with_reference("9.9", np.square, np.square, [])
+LOSS = Exercise(
+    id="9.4",
+    check_name="check_loss_test",
+    reference=_loss,
+    cases=lambda rng: [
+        Case("B=5", (torch.tensor(rng.normal(size=5)), torch.tensor(rng.normal(size=5))))
+    ],
+    outputs=[Output("loss")],
+    grad=Grad(track=(0, 1), needs={0: "pred must be trained."}, leaks={1: "the target leaks."}),
+    success="ok",
+)
 
 
-def test_passed_prints_one_line(capsys):
-    passed("9.9", "all good.")
-    assert capsys.readouterr().out == "Exercise 9.9 passed: all good.\n"
+def test_gradient_expectations():
+    LOSS.check(lambda pred, target: torch.nn.functional.mse_loss(pred, target.detach()) / 2)
+    with pytest.raises(ExerciseError, match="the target leaks"):
+        LOSS.check(lambda pred, target: 0.5 * ((pred - target) ** 2).mean())
+    with pytest.raises(ExerciseError, match="the loss carries no gradient"):
+        LOSS.check(lambda pred, target: (0.5 * ((pred - target) ** 2).mean()).detach())
+    with pytest.raises(ExerciseError, match="pred must be trained"):
+        LOSS.check(
+            lambda pred, target: (
+                0.5 * ((pred - target) ** 2).mean() * 0
+                + _loss(pred.detach(), target)
+                + 0 * target.sum()
+            )
+        )
+
+
+def test_crash_hints():
+    ex = Exercise(
+        id="9.3",
+        check_name="check_hint_test",
+        reference=_scaled,
+        cases=_cases,
+        crashes={"could not broadcast": "Mind the shapes."},
+        success="ok",
+    )
+
+    def crashes(x, factor=2.0):
+        raise ValueError("could not broadcast (4,) into (3,)")
+
+    with pytest.raises(ExerciseError, match=r"could not broadcast .* Mind the shapes"):
+        ex.check(crashes)
 
 
 def test_exercise_errors_are_assertion_errors():
-    assert issubclass(ExerciseNotAttempted, ExerciseError)
     assert issubclass(ExerciseError, AssertionError)
+    assert issubclass(ExerciseNotAttempted, ExerciseError)
 
 
 # ---------------------------------------------------------------- chapter 00
@@ -155,8 +286,11 @@ def _naive(x, axis=-1, keepdims=False):
 
 def _no_add_back(x, axis=-1, keepdims=False):
     m = np.max(x, axis=axis, keepdims=True)
-    return np.squeeze(np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)), axis) if not keepdims \
+    return (
+        np.squeeze(np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)), axis)
+        if not keepdims
         else np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    )
 
 
 def _nan_on_all_neg_inf(x, axis=-1, keepdims=False):
@@ -171,14 +305,37 @@ def _nan_on_all_neg_inf(x, axis=-1, keepdims=False):
     [
         (_naive, "overflow or underflow"),
         (_no_add_back, "forgot to add it back"),
-        (lambda x, axis=-1, keepdims=False: np.max(x, axis=axis, keepdims=keepdims), "returned the maximum"),
+        (
+            lambda x, axis=-1, keepdims=False: np.max(x, axis=axis, keepdims=keepdims),
+            "returned the maximum",
+        ),
         (_nan_on_all_neg_inf, "all -inf should give -inf"),
-        (lambda x, axis=-1, keepdims=False: reference_logsumexp(x, axis=None), r"has shape \(\), expected \(4,\)"),
-        (lambda x, axis=-1, keepdims=False: reference_logsumexp(x, axis=axis), r"shape \(2, 5\), expected \(2, 1, 5\).*keep the reduced"),
-        (lambda x, axis=-1, keepdims=False: reference_logsumexp(x, axis=axis, keepdims=keepdims) * np.nan, "NaN"),
+        (
+            lambda x, axis=-1, keepdims=False: reference_logsumexp(x, axis=None),
+            r"has shape \(\), expected \(4,\)",
+        ),
+        (
+            lambda x, axis=-1, keepdims=False: reference_logsumexp(x, axis=axis),
+            r"shape \(2, 5\), expected \(2, 1, 5\).*keep the reduced",
+        ),
+        (
+            lambda x, axis=-1, keepdims=False: (
+                reference_logsumexp(x, axis=axis, keepdims=keepdims) * np.nan
+            ),
+            "NaN",
+        ),
         (lambda x, axis=-1, keepdims=False: None, "returned None"),
     ],
-    ids=["naive", "no-add-back", "max", "nan-for-all-neg-inf", "all-axes", "no-keepdims", "nan", "none"],
+    ids=[
+        "naive",
+        "no-add-back",
+        "max",
+        "nan-for-all-neg-inf",
+        "all-axes",
+        "no-keepdims",
+        "nan",
+        "none",
+    ],
 )
 def test_check_logsumexp_rejects_typical_mistakes(wrong, message):
     with pytest.raises(ExerciseError, match=message):
@@ -206,10 +363,21 @@ def _wrong_axis(q, alpha=1.0, axis=-1):
     [
         (_unnormalised, "should sum to 1 along axis"),
         (_wrong_axis, "sum to 1 along the wrong axis"),
-        (lambda q, alpha=1.0, axis=-1: reference_boltzmann(q, 1.0 / alpha, axis), "multiplied by alpha"),
-        (lambda q, alpha=1.0, axis=-1: reference_boltzmann(q, 1.0, axis), "ignores the temperature"),
-        (lambda q, alpha=1.0, axis=-1: np.exp(np.asarray(q) / alpha) / np.exp(np.asarray(q) / alpha).sum(axis, keepdims=True),
-         "non-finite"),
+        (
+            lambda q, alpha=1.0, axis=-1: reference_boltzmann(q, 1.0 / alpha, axis),
+            "multiplied by alpha",
+        ),
+        (
+            lambda q, alpha=1.0, axis=-1: reference_boltzmann(q, 1.0, axis),
+            "ignores the temperature",
+        ),
+        (
+            lambda q, alpha=1.0, axis=-1: (
+                np.exp(np.asarray(q) / alpha)
+                / np.exp(np.asarray(q) / alpha).sum(axis, keepdims=True)
+            ),
+            "non-finite",
+        ),
     ],
     ids=["unnormalised", "wrong-axis", "inverted-temperature", "no-temperature", "overflow"],
 )
@@ -225,8 +393,10 @@ def test_checks_report_not_attempted():
 
     with pytest.raises(ExerciseNotAttempted, match=r"Exercise 0\.1 is not attempted yet"):
         check_logsumexp(stub)
-    with pytest.raises(ExerciseNotAttempted, match=r"Exercise 0\.2 is not attempted yet"):
-        check_boltzmann(stub)
+    with pytest.raises(
+        ExerciseNotAttempted, match=r"Exercise 0\.2: `stub` calls the function of Exercise 0\.1"
+    ):
+        check_boltzmann(stub)  # 0.2's boltzmann calls 0.1's unsolved logsumexp
 
 
 def test_notebook_shows_feedback_without_checker_frames():
@@ -234,18 +404,30 @@ def test_notebook_shows_feedback_without_checker_frames():
     from nbclient import NotebookClient
     from nbformat.v4 import new_code_cell, new_notebook
 
-    nb = new_notebook(cells=[
-        new_code_cell("import numpy as np\nfrom course_utils.checks.ch00 import check_logsumexp"),
-        new_code_cell("check_logsumexp(lambda x, axis=-1, keepdims=False: np.max(x, axis=axis, keepdims=keepdims))"),
-        new_code_cell("def mine(x, axis=-1, keepdims=False):\n    return x['oops']\ncheck_logsumexp(mine)"),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_code_cell(
+                "import numpy as np\nfrom course_utils.checks.ch00 import check_logsumexp"
+            ),
+            new_code_cell(
+                "check_logsumexp(lambda x, axis=-1, keepdims=False: np.max(x, axis=axis, keepdims=keepdims))"
+            ),
+            new_code_cell(
+                "def mine(x, axis=-1, keepdims=False):\n    return x['oops']\ncheck_logsumexp(mine)"
+            ),
+        ]
+    )
     NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=120).execute()
-    rejected, crashed = (next(o for o in c.outputs if o.output_type == "error") for c in nb.cells[1:])
+    rejected, crashed = (
+        next(o for o in c.outputs if o.output_type == "error") for c in nb.cells[1:]
+    )
 
     def shown(output):  # the traceback as the student sees it, without colour codes
         return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(output.traceback))
 
     assert rejected.ename == "ExerciseError" and "returned the maximum" in rejected.evalue
-    assert "compare_with_reference" not in shown(rejected)  # no checker internals
+    assert "course_utils" not in shown(rejected)  # no checker internals: the feedback alone
     assert crashed.ename == "ExerciseError" and "raised IndexError" in crashed.evalue
-    assert "x['oops']" in shown(crashed)  # the student's failing line is shown
+    assert "x['oops']" in shown(crashed)  # the student's failing line is shown ...
+    assert "course_utils/checks" not in shown(crashed)  # ... and none of the checker's frames
+    assert shown(crashed).rstrip().endswith(crashed.evalue)  # the feedback comes last

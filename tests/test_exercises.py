@@ -21,7 +21,9 @@ from torch import nn
 
 from course_utils.checks import _CHECKS, Exercise, ExerciseError
 
-CHAPTERS = sorted(p.stem for p in (Path(__file__).parents[1] / "course_utils" / "checks").glob("ch[0-9][0-9].py"))
+CHAPTERS = sorted(
+    p.stem for p in (Path(__file__).parents[1] / "course_utils" / "checks").glob("ch[0-9][0-9].py")
+)
 BROKEN = {}
 for _chapter in CHAPTERS:  # importing a chapter module registers its exercises
     try:
@@ -76,8 +78,9 @@ def _student_making(exercise: Exercise, message: str):
 MISTAKES = [(e, m) for e in EXERCISES for m in dict.fromkeys(x.message for x in e.mistakes)]
 
 
-@pytest.mark.parametrize("exercise, message", MISTAKES,
-                         ids=[f"{e.id}:{m[:40]}" for e, m in MISTAKES])
+@pytest.mark.parametrize(
+    "exercise, message", MISTAKES, ids=[f"{e.id}:{m[:40]}" for e, m in MISTAKES]
+)
 def test_each_mistake_is_reachable_with_its_own_message(exercise: Exercise, message: str):
     with pytest.raises(ExerciseError) as caught:
         exercise.check(_student_making(exercise, message))
@@ -114,20 +117,28 @@ def _cutting(exercise: Exercise, position: int):
     def student(*args):
         args = list(args)
         arg = args[position]
-        args[position] = (copy.deepcopy(arg).requires_grad_(False) if isinstance(arg, nn.Module)
-                          else arg.detach())
+        args[position] = (
+            copy.deepcopy(arg).requires_grad_(False) if isinstance(arg, nn.Module) else arg.detach()
+        )
         return exercise.reference(*args)
 
     return student
 
 
-GRADIENTS = [(e, kind, i, message) for e in EXERCISES if e.grad
-             for kind, table in (("leak", e.grad.leaks), ("cut", e.grad.needs))
-             for i, message in table.items()]
+GRADIENTS = [
+    (e, kind, i, message)
+    for e in EXERCISES
+    if e.grad
+    for kind, table in (("leak", e.grad.leaks), ("cut", e.grad.needs))
+    for i, message in table.items()
+]
 
 
-@pytest.mark.parametrize("exercise, kind, position, message", GRADIENTS,
-                         ids=[f"{e.id}:{k}:{e.params[i]}" for e, k, i, _ in GRADIENTS])
+@pytest.mark.parametrize(
+    "exercise, kind, position, message",
+    GRADIENTS,
+    ids=[f"{e.id}:{k}:{e.params[i]}" for e, k, i, _ in GRADIENTS],
+)
 def test_gradient_expectations_are_enforced(exercise: Exercise, kind, position, message):
     student = (_leaking if kind == "leak" else _cutting)(exercise, position)
     with pytest.raises(ExerciseError) as caught:

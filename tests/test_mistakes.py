@@ -12,7 +12,8 @@ and ``tests/alternatives/chNN.py``, correct answers written differently from the
     ALTERNATIVES = [dict(exercise="0.1", name="...", code="<a whole solution region>"), ...]
 
 An alternative's ``code`` replaces the exercise's solution region (it is dedented and then
-indented like the region's BEGIN marker); the grader must report that exercise as passed.
+indented like the region's BEGIN marker); an optional ``rename={"old": "new"}`` renames
+parameters in the cell's ``def`` line. The grader must report that exercise as passed.
 
 For one notebook, ONE kernel runs the solution cells in order. On reaching an exercise cell
 that has mistakes, it first runs, for each mistake, the mutated exercise cell and the cells up
@@ -62,14 +63,26 @@ CELL_TIMEOUT = 600
 KEYS = {"exercise", "name", "old", "new", "feedback"}
 # Feedback substrings that would match almost any failure, so prove nothing.
 GENERIC_FEEDBACK = {
-    "failed", "fail", "error", "exercise", "wrong", "passed", "does not match", "the reference",
-    "does not match the reference", "input", "result", "raised", "check",
+    "failed",
+    "fail",
+    "error",
+    "exercise",
+    "wrong",
+    "passed",
+    "does not match",
+    "the reference",
+    "does not match the reference",
+    "input",
+    "result",
+    "raised",
+    "check",
 }
 BEGIN = re.compile(r"^[ \t]*### BEGIN SOLUTION[ \t]*$", re.MULTILINE)
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$", re.MULTILINE)
 
 
 # --------------------------------------------------------------------------- data and validation
+
 
 @dataclass
 class Mistake:
@@ -162,22 +175,40 @@ def load_alternatives(chapter: str, nb) -> tuple[list[Mistake], list[str]]:
     cells, found, problems = exercise_cells(nb), [], []
     for number, entry in enumerate(data.get("ALTERNATIVES") or []):
         label = f"tests/alternatives/ch{chapter}.py ALTERNATIVES[{number}] ({entry.get('name')!r})"
-        if not isinstance(entry, dict) or set(entry) != {"exercise", "name", "code"}:
-            problems.append(f"{label}: must be a dict with exactly the keys exercise, name, code")
+        if not isinstance(entry, dict) or not {"exercise", "name", "code"} <= set(entry) <= {
+            "exercise",
+            "name",
+            "code",
+            "rename",
+        }:
+            problems.append(
+                f"{label}: must be a dict with the keys exercise, name, code (and rename)"
+            )
             continue
         if entry["exercise"] not in cells:
             problems.append(f"{label}: {chapter} has no exercise {entry['exercise']}")
             continue
         source = nb.cells[cells[entry["exercise"]]].source
         (start, end), *_ = solution_spans(source)
-        indent = source[source.rfind("\n", 0, start - 1) + 1: start].split("###")[0]
+        indent = source[source.rfind("\n", 0, start - 1) + 1 : start].split("###")[0]
         code = textwrap.indent(textwrap.dedent(entry["code"]).strip("\n"), indent) + "\n"
-        found.append(Mistake(entry["exercise"], entry["name"], source[start:end], "\n" + code, ""))
+        changed = source[:start] + "\n" + code + source[end:]
+        for old_name, new_name in entry.get("rename", {}).items():  # in the `def` line only
+            changed = re.sub(
+                r"^(\s*def .*)$",
+                lambda m, o=old_name, n=new_name: re.sub(rf"\b{o}\b", n, m.group(1)),
+                changed,
+                count=1,
+                flags=re.MULTILINE,
+            )
+        found.append(Mistake(entry["exercise"], entry["name"], source, changed, ""))
     for exercise in cells:
         count = sum(a.exercise == exercise for a in found)
         if count < MIN_ALTERNATIVES_PER_EXERCISE:
-            problems.append(f"ch{chapter}: Exercise {exercise} has {count} alternative(s), at least "
-                            f"{MIN_ALTERNATIVES_PER_EXERCISE} are required")
+            problems.append(
+                f"ch{chapter}: Exercise {exercise} has {count} alternative(s), at least "
+                f"{MIN_ALTERNATIVES_PER_EXERCISE} are required"
+            )
     return found, problems
 
 
@@ -192,7 +223,9 @@ def validate(chapter: str, notebook: Path, nb, mistakes: list[Mistake]) -> list[
             problems.append(f"{label}: duplicate name")
         seen.add((m.exercise, m.name))
         if m.exercise not in cells:
-            problems.append(f"{label}: {notebook.name} has no exercise {m.exercise} (it has {sorted(cells)})")
+            problems.append(
+                f"{label}: {notebook.name} has no exercise {m.exercise} (it has {sorted(cells)})"
+            )
             continue
         source = nb.cells[cells[m.exercise]].source
         count = source.count(m.old)
@@ -204,12 +237,16 @@ def validate(chapter: str, notebook: Path, nb, mistakes: list[Mistake]) -> list[
             continue
         start = source.index(m.old)
         if not any(a <= start and start + len(m.old) <= b for a, b in solution_spans(source)):
-            problems.append(f"{label}: `old` is not inside a ### BEGIN/END SOLUTION region: {m.old!r}")
+            problems.append(
+                f"{label}: `old` is not inside a ### BEGIN/END SOLUTION region: {m.old!r}"
+            )
         if m.new == m.old:
             problems.append(f"{label}: `new` equals `old`")
         feedback = m.feedback.strip().lower()
         if len(feedback) < 10 or feedback in GENERIC_FEEDBACK:
-            problems.append(f"{label}: feedback {m.feedback!r} is too generic to prove a specific message")
+            problems.append(
+                f"{label}: feedback {m.feedback!r} is too generic to prove a specific message"
+            )
     for exercise in cells:
         count = sum(m.exercise == exercise for m in mistakes)
         if count < MIN_MISTAKES_PER_EXERCISE:
@@ -258,8 +295,13 @@ class Kernel:
             config.KernelManager.transport = "ipc"
             config.KernelManager.ip = os.path.join(self._folder.name, "kernel")
         self.client = NotebookClient(
-            copy.deepcopy(nb), config=config, kernel_name="python3", timeout=timeout,
-            allow_errors=True, interrupt_on_timeout=True, record_timing=False,
+            copy.deepcopy(nb),
+            config=config,
+            kernel_name="python3",
+            timeout=timeout,
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            record_timing=False,
             resources={"metadata": {"path": str(cwd)}},
         )
         self._context = None
@@ -282,7 +324,9 @@ class Kernel:
         if cell.cell_type != "code":
             return cell
         cell.outputs, cell.execution_count = [], None
-        return self.client.execute_cell(cell, index, execution_count=self.client.code_cells_executed + 1)
+        return self.client.execute_cell(
+            cell, index, execution_count=self.client.code_cells_executed + 1
+        )
 
     def run_hidden(self, source: str) -> None:
         cell = nbformat.v4.new_code_cell(source)
@@ -300,7 +344,7 @@ def _check_cells_end(nb, index: int) -> int:
             continue
         if EXERCISE_ID.search(cell.source):
             break
-        if grade.CHECK_MARK in cell.source:
+        if grade.CHECK_CALL.search(cell.source):
             last = j
     return last
 
@@ -376,7 +420,7 @@ def run_mistakes(notebook: Path, mistakes: list[Mistake], timeout: int = CELL_TI
                     mutated = copy.deepcopy(cell)
                     mutated.source = cell.source.replace(m.old, m.new, 1)
                     trial = copy.deepcopy(executed)
-                    trial.cells = trial.cells[:index] + [kernel.run(mutated, index)]
+                    trial.cells = [*trial.cells[:index], kernel.run(mutated, index)]
                     # The grader's verdict is fixed by the first error, in the exercise cell or in a
                     # check cell: stop there (later check cells may be long training runs).
                     decided = grade._error_of(trial.cells[-1]) is not None
@@ -385,7 +429,7 @@ def run_mistakes(notebook: Path, mistakes: list[Mistake], timeout: int = CELL_TI
                             break
                         trial.cells.append(kernel.run(nb.cells[j], j))
                         failed = grade._error_of(trial.cells[-1]) is not None
-                        decided = failed and grade.CHECK_MARK in nb.cells[j].source
+                        decided = failed and bool(grade.CHECK_CALL.search(nb.cells[j].source))
                     outcomes.append(judge(trial, exercise, m))
                     outcomes[-1].seconds = time.perf_counter() - t0
                     kernel.run_hidden(_RESTORE_RNG)
@@ -413,6 +457,7 @@ def summary(chapter: str, report: Report) -> str:
 
 # --------------------------------------------------------------------------- tests
 
+
 def test_mistake_files_are_well_formed_and_cover_every_exercise():
     """Fast, kernel-free: every mistake file is valid and every exercise has >= 2 mistakes."""
     problems = []
@@ -420,14 +465,18 @@ def test_mistake_files_are_well_formed_and_cover_every_exercise():
     for chapter, notebook in notebooks.items():
         nb = nbformat.read(notebook, as_version=4)
         if exercise_cells(nb) and not mistake_file(chapter).exists():
-            problems.append(f"{notebook.relative_to(ROOT)} has exercises but no tests/mistakes/ch{chapter}.py")
+            problems.append(
+                f"{notebook.relative_to(ROOT)} has exercises but no tests/mistakes/ch{chapter}.py"
+            )
     for path in sorted(MISTAKES_DIR.glob("ch[0-9][0-9].py")):
         chapter = path.stem[2:]
         notebook, mistakes = load_mistakes(chapter)
         if not notebook.exists():
             continue  # a chapter being written: the per-chapter test says so
         if chapter_of(notebook) != chapter:
-            problems.append(f"{path.name}: NOTEBOOK {notebook.name} is not a chapter {chapter} notebook")
+            problems.append(
+                f"{path.name}: NOTEBOOK {notebook.name} is not a chapter {chapter} notebook"
+            )
         nb = nbformat.read(notebook, as_version=4)
         problems += validate(chapter, notebook, nb, mistakes)
         problems += load_alternatives(chapter, nb)[1]
@@ -445,14 +494,20 @@ def test_mistakes_caught_and_alternatives_accepted(chapter, record_property):
     notebooks = solution_notebooks()
     if not mistake_file(chapter).exists():
         if chapter not in notebooks:
-            pytest.skip(f"chapter {chapter} has no solution notebook and no tests/mistakes/ch{chapter}.py yet")
+            pytest.skip(
+                f"chapter {chapter} has no solution notebook and no tests/mistakes/ch{chapter}.py yet"
+            )
         nb = nbformat.read(notebooks[chapter], as_version=4)
         if not exercise_cells(nb):
             pytest.skip(f"{notebooks[chapter].name} has no exercises")
-        pytest.fail(f"{notebooks[chapter].relative_to(ROOT)} has exercises but no tests/mistakes/ch{chapter}.py")
+        pytest.fail(
+            f"{notebooks[chapter].relative_to(ROOT)} has exercises but no tests/mistakes/ch{chapter}.py"
+        )
     notebook, mistakes = load_mistakes(chapter)
     if not notebook.exists():
-        pytest.skip(f"{notebook.relative_to(ROOT)} (named by tests/mistakes/ch{chapter}.py) does not exist yet")
+        pytest.skip(
+            f"{notebook.relative_to(ROOT)} (named by tests/mistakes/ch{chapter}.py) does not exist yet"
+        )
     nb = nbformat.read(notebook, as_version=4)
     alternatives, problems = load_alternatives(chapter, nb)
     problems += validate(chapter, notebook, nb, mistakes)
@@ -462,23 +517,36 @@ def test_mistakes_caught_and_alternatives_accepted(chapter, record_property):
     line = summary(chapter, report)
     print(line)
     for o in report.outcomes:
-        mark = ("accepted" if o.caught else "REJECTED") if o.mistake.alternative else \
-            ("caught" if o.caught else "MISSED")
+        mark = (
+            ("accepted" if o.caught else "REJECTED")
+            if o.mistake.alternative
+            else ("caught" if o.caught else "MISSED")
+        )
         print(f"  {mark}  {o.mistake.exercise}  {o.mistake.name} ({o.seconds:.1f} s): {o.detail}")
     record_property("mistakes_caught", report.caught)
     record_property("mistakes_tried", report.tried[0])
     record_property("alternatives_accepted", report.accepted)
     record_property("alternatives_tried", report.tried[1])
     record_property("mistakes_summary", line)
-    assert not report.solution_errors, "the unmodified solution failed: " + "; ".join(report.solution_errors)
+    assert not report.solution_errors, "the unmodified solution failed: " + "; ".join(
+        report.solution_errors
+    )
     missed = [o for o in report.outcomes if not o.caught]
-    assert not missed, line + "\n" + "\n".join(
-        f"  Exercise {o.mistake.exercise}, {'alternative' if o.mistake.alternative else 'mistake'} "
-        f"{o.mistake.name!r}: {o.detail}" for o in missed
+    assert not missed, (
+        line
+        + "\n"
+        + "\n".join(
+            f"  Exercise {o.mistake.exercise}, {'alternative' if o.mistake.alternative else 'mistake'} "
+            f"{o.mistake.name!r}: {o.detail}"
+            for o in missed
+        )
     )
 
 
-E2E_CHAPTER, E2E_EXERCISE = "00", "0.2"  # the last exercise of a fast chapter: no later exercise uses it
+E2E_CHAPTER, E2E_EXERCISE = (
+    "00",
+    "0.2",
+)  # the last exercise of a fast chapter: no later exercise uses it
 
 
 def test_grade_cli_agrees_with_the_in_kernel_path(tmp_path):
@@ -496,7 +564,10 @@ def test_grade_cli_agrees_with_the_in_kernel_path(tmp_path):
     report = tmp_path / "grades.csv"
     done = subprocess.run(
         [sys.executable, "-m", "course_utils.grade", str(submission), "--csv", str(report)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 1, done.stdout + done.stderr
     with report.open(newline="") as handle:

@@ -33,8 +33,10 @@ def test_binder_requirements_match_the_root_file():
     binder = _requirements(ROOT / "binder" / "requirements.txt")
     assert binder == root, "binder/requirements.txt has drifted from requirements.txt"
     text = (ROOT / "binder" / "requirements.txt").read_text()
-    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in text  # CPU-only torch on Binder
-    assert "pip install" in (ROOT / "binder" / "postBuild").read_text()     # course_utils installed
+    assert (
+        "--extra-index-url https://download.pytorch.org/whl/cpu" in text
+    )  # CPU-only torch on Binder
+    assert "pip install" in (ROOT / "binder" / "postBuild").read_text()  # course_utils installed
 
 
 def _readme_block(label: str) -> str:
@@ -49,14 +51,18 @@ def test_ci_runs_exactly_the_readme_commands():
     install_and_test = _readme_block("install-and-test")
     install, test = install_and_test.rsplit(" && ", 1)
     assert install_and_open.startswith(install + " && jupyter lab")
-    for command in install.split(" && ") + [test]:
+    for command in [*install.split(" && "), test]:
         assert command in ci, f".ci/run does not run the README's `{command}`"
 
 
 def test_readme_chapter_map_links_every_notebook():
     for solution in sorted((ROOT / "solutions").glob("*.ipynb")):
-        assert f"(solutions/{solution.name})" in README, f"README does not link solutions/{solution.name}"
-        assert f"(notebooks/{solution.name})" in README, f"README does not link notebooks/{solution.name}"
+        assert f"(solutions/{solution.name})" in README, (
+            f"README does not link solutions/{solution.name}"
+        )
+        assert f"(notebooks/{solution.name})" in README, (
+            f"README does not link notebooks/{solution.name}"
+        )
     for link in re.findall(r"\]\(((?:solutions|notebooks)/[^)]+)\)", README):
         assert (ROOT / link).exists(), f"README links {link}, which does not exist"
 
@@ -67,14 +73,49 @@ def test_binder_requirements_resolve(tmp_path):
     import sys
 
     lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
-    kept = [ln for ln in lines if not ln.startswith("--extra-index-url") and not ln.startswith("torch")]
+    kept = [
+        ln for ln in lines if not ln.startswith("--extra-index-url") and not ln.startswith("torch")
+    ]
     assert len(kept) == len(lines) - 2
     requirements = tmp_path / "binder-requirements.txt"
     requirements.write_text("\n".join(kept) + "\n")
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-         "--disable-pip-version-check", "-r", str(requirements)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(requirements),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     errors = [ln for ln in result.stderr.splitlines() if "is ignored" not in ln]
-    assert result.returncode == 0, "pip could not resolve binder/requirements.txt:\n" + "\n".join(errors[-20:])
+    assert result.returncode == 0, "pip could not resolve binder/requirements.txt:\n" + "\n".join(
+        errors[-20:]
+    )
+
+
+def test_ruff_lint_and_format_are_clean():
+    """`ruff check` (rules E, F, B, UP, RUF; pyproject.toml) and `ruff format --check` pass on
+    every .py file and notebook."""
+    import subprocess
+    import sys
+
+    for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, (
+            f"ruff {command[0]}:\n{result.stdout[-4000:]}{result.stderr[-2000:]}"
+        )

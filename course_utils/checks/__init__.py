@@ -28,6 +28,7 @@ import copy
 import importlib
 import inspect
 import pkgutil
+import re
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -200,7 +201,9 @@ def _changed(before: Any, after: Any) -> bool:
         return False
     now = _snapshot(after)
     if isinstance(before, torch.Tensor):
-        return now.shape != before.shape or not torch.equal(torch.nan_to_num(now), torch.nan_to_num(before))
+        return now.shape != before.shape or not torch.equal(
+            torch.nan_to_num(now), torch.nan_to_num(before)
+        )
     return now.shape != before.shape or not np.array_equal(before, now, equal_nan=True)
 
 
@@ -259,7 +262,7 @@ class Exercise:
     accept: Sequence[Callable] = ()
     fallbacks: Sequence[Diagnosis] = ()
     crashes: Mapping[str, str] = field(default_factory=dict)
-    after: Sequence[Callable[[Callable, Sequence[Case]], "str | None"]] = ()
+    after: Sequence[Callable[[Callable, Sequence[Case]], str | None]] = ()
     float64: str = ""
     seed: int = 0
 
@@ -279,8 +282,10 @@ class Exercise:
             self.run(fn, self.seed if seed is None else seed)
 
         check.__name__ = check.__qualname__ = self.check_name
-        check.__doc__ = (f"Check Exercise {self.id}: prints 'Exercise {self.id} passed: ...', or raises "
-                         "ExerciseError with feedback on what to fix.")
+        check.__doc__ = (
+            f"Check Exercise {self.id}: prints 'Exercise {self.id} passed: ...', or raises "
+            "ExerciseError with feedback on what to fix."
+        )
         check.exercise = self
         return check
 
@@ -300,7 +305,9 @@ class Exercise:
                 raise self.error(message)
         print(f"Exercise {self.id} passed: " + self.success.format(n=len(cases)))
 
-    def error(self, message: str, case: Case | None = None, cls: type = ExerciseError) -> ExerciseError:
+    def error(
+        self, message: str, case: Case | None = None, cls: type = ExerciseError
+    ) -> ExerciseError:
         where = f" (input: {case.name})" if case is not None else ""
         return cls(f"Exercise {self.id}: {message}{where}")
 
@@ -320,7 +327,9 @@ class Exercise:
     def _invoke(self, fn: Callable, args: tuple) -> Any:
         return self.call(fn, *args) if self.call else fn(*args)
 
-    def call_student(self, fn: Callable, case: Case, args: tuple | None = None) -> tuple[Any, tuple]:
+    def call_student(
+        self, fn: Callable, case: Case, args: tuple | None = None
+    ) -> tuple[Any, tuple]:
         """``fn`` on fresh copies of the case's arguments; its exceptions become feedback."""
         __tracebackhide__ = True
         args = self._fresh_args(case) if args is None else args
@@ -328,24 +337,31 @@ class Exercise:
         try:
             out = self._invoke(fn, args)
         except NotImplementedError as exc:
-            other = str(exc)
-            if other.startswith("Exercise ") and not other.startswith(f"Exercise {self.id}:"):
+            other = re.match(r"Exercise (\d+\.\d+):", str(exc))
+            if other and other.group(1) != self.id:
                 raise self.error(
-                    f"`{_name(fn)}` calls the function of {other.split(':')[0]}, which still raises "
+                    f"`{_name(fn)}` calls the function of Exercise {other.group(1)}, which still raises "
                     "NotImplementedError. Solve that exercise first, run its cell, then run this "
-                    "check again.", cls=ExerciseNotAttempted,
+                    "check again.",
+                    cls=ExerciseNotAttempted,
                 ) from None
-            raise self.error(
-                f"not attempted yet: `{_name(fn)}` still raises NotImplementedError. Replace "
-                "`# YOUR CODE HERE` and the `raise` line with your solution, run that cell, then "
-                "run this check again.", cls=ExerciseNotAttempted,
+            raise ExerciseNotAttempted(
+                f"Exercise {self.id} is not attempted yet: `{_name(fn)}` still raises "
+                "NotImplementedError. Replace `# YOUR CODE HERE` and the `raise` line with your "
+                "solution, run that cell, then run this check again."
             ) from None
         except ExerciseError:
             raise
         except Exception as exc:  # the student's code crashed: show their frames and the input
             hints = [hint for text, hint in self.crashes.items() if text in str(exc)]
+            if isinstance(exc, TypeError) and "positional argument" in str(exc):
+                hints.append(
+                    f"The check passes the exercise's arguments in order, "
+                    f"({', '.join(self.params)}): keep them all in your function's signature."
+                )
             raise self.error(
-                f"`{_name(fn)}` raised {type(exc).__name__}: {exc}" + "".join(f" {h}" for h in hints[:1]),
+                f"`{_name(fn)}` raised {type(exc).__name__}: "
+                + (f"{str(exc).rstrip('.')}. {hints[0]}" if hints else str(exc)),
                 case,
             ) from exc
         for i, (old, new) in enumerate(zip(before, args, strict=True)):
@@ -353,7 +369,8 @@ class Exercise:
                 raise self.error(
                     f"your function changed its argument `{self._param(i)}` in place. Work on a "
                     "copy (e.g. x = x.copy(), or x.clone() for a tensor, or non-in-place operations) "
-                    "instead of modifying the caller's data", case,
+                    "instead of modifying the caller's data",
+                    case,
                 )
         return out, args
 
@@ -389,13 +406,17 @@ class Exercise:
                 if out is None:
                     raise self.error(
                         f"your function returned None for the {spec.name}. Did you forget the "
-                        "`return` statement?", case,
+                        "`return` statement?",
+                        case,
                     )
-                raise self.error(f"the {spec.name} should be numeric, got {type(out).__name__}", case)
+                raise self.error(
+                    f"the {spec.name} should be numeric, got {type(out).__name__}", case
+                )
             if spec.tensor and student and not isinstance(out, torch.Tensor):
                 raise self.error(
                     f"return the {spec.name} as a torch tensor ({spec.tensor}); got "
-                    f"{type(out).__name__}. Use torch operations on the given tensors", case,
+                    f"{type(out).__name__}. Use torch operations on the given tensors",
+                    case,
                 )
             if array.dtype.kind == "f" and (dtype is None or array.dtype.itemsize < dtype.itemsize):
                 dtype = array.dtype
@@ -414,10 +435,14 @@ class Exercise:
             return tuple(raw)
         if not student:
             return None
-        got = type(raw).__name__ + (f" of length {len(raw)}" if isinstance(raw, (tuple, list)) else "")
+        got = type(raw).__name__ + (
+            f" of length {len(raw)}" if isinstance(raw, (tuple, list)) else ""
+        )
         if hasattr(raw, "shape"):
             got += f" of shape {tuple(raw.shape)}"
-        raise self.error(f"return the tuple ({names}) (`return {names}`); your function returned a {got}", case)
+        raise self.error(
+            f"return the tuple ({names}) (`return {names}`); your function returned a {got}", case
+        )
 
     def _gradients(self, outputs: tuple, args: tuple) -> tuple:
         """Gradients of sum_k <w_k, output_k> (fixed random weights) w.r.t. the tracked arguments.
@@ -433,7 +458,11 @@ class Exercise:
         probe = None
         for k, out in enumerate(outputs):
             if isinstance(out, torch.Tensor) and out.requires_grad:
-                weight = np.random.default_rng(1000 + k).normal(size=tuple(out.shape)) if out.ndim else 1.0
+                weight = (
+                    np.random.default_rng(1000 + k).normal(size=tuple(out.shape))
+                    if out.ndim
+                    else 1.0
+                )
                 term = (out * torch.as_tensor(weight, dtype=out.dtype, device=out.device)).sum()
                 probe = term if probe is None else probe + term
         leaves = [p for group in groups for p in group]
@@ -446,15 +475,23 @@ class Exercise:
             if all(g is None for g in part):
                 result.append(None)
                 continue
-            result.append(np.concatenate([
-                np.zeros(p.numel()) if g is None else g.detach().double().cpu().numpy().ravel()
-                for g, p in zip(part, group, strict=True)
-            ]))
+            result.append(
+                np.concatenate(
+                    [
+                        np.zeros(p.numel())
+                        if g is None
+                        else g.detach().double().cpu().numpy().ravel()
+                        for g, p in zip(part, group, strict=True)
+                    ]
+                )
+            )
         return tuple(result)
 
     # ---- judging one case
 
-    def _tolerance(self, spec: Output, answer: Answer, expected: Answer, k: int) -> tuple[float, float]:
+    def _tolerance(
+        self, spec: Output, answer: Answer, expected: Answer, k: int
+    ) -> tuple[float, float]:
         """The output's tolerance, loosened to the student's float precision when it is lower."""
         rtol, atol = spec.rtol, spec.atol
         if _less_precise(answer, expected) and not self.float64:
@@ -467,7 +504,9 @@ class Exercise:
     def _value_problem(self, answer: Answer, expected: Answer, case: Case) -> str | None:
         """The generic feedback on the first output that differs from the reference, or None."""
         where = f" (input: {case.name})"
-        for k, (spec, a, e) in enumerate(zip(self.outputs, answer.values, expected.values, strict=True)):
+        for k, (spec, a, e) in enumerate(
+            zip(self.outputs, answer.values, expected.values, strict=True)
+        ):
             if a.shape != e.shape:
                 return _shape_feedback(spec.name, a.shape, e.shape, where)
             rtol, atol = self._tolerance(spec, answer, expected, k)
@@ -476,10 +515,15 @@ class Exercise:
                 first = int(np.flatnonzero(bad)[0])
                 value = a.ravel()[first]
                 kind = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
-                hint = (" NaN usually comes from inf - inf, 0 * inf, 0 / 0 or the log of a negative number."
-                        if kind == "NaN" else " An infinity usually means exp overflowed or log got 0.")
-                return (f"the {spec.name} contains {int(bad.sum())} non-finite value(s); the first is "
-                        f"{kind}{_where(first, a.shape)}{where}.{hint}")
+                hint = (
+                    " NaN usually comes from inf - inf, 0 * inf, 0 / 0 or the log of a negative number."
+                    if kind == "NaN"
+                    else " An infinity usually means exp overflowed or log got 0."
+                )
+                return (
+                    f"the {spec.name} contains {int(bad.sum())} non-finite value(s); the first is "
+                    f"{kind}{_where(first, a.shape)}{where}.{hint}"
+                )
             ok = close(a, e, rtol, atol)
             if ok.all():
                 continue
@@ -499,15 +543,21 @@ class Exercise:
             return ""
         if _less_precise(answer, expected):
             if self.float64:
-                return (f" Your {spec.name} is {answer.dtype}, and this exercise needs float64: "
-                        f"{self.float64}. Compute in float64 (np.float64 or torch.float64).")
-            return (f" (Your {spec.name} is {answer.dtype}; the comparison already allows for "
-                    f"{answer.dtype} round-off, so this is a real difference.)")
+                return (
+                    f" Your {spec.name} is {answer.dtype}, and this exercise needs float64: "
+                    f"{self.float64}. Compute in float64 (np.float64 or torch.float64)."
+                )
+            return (
+                f" (Your {spec.name} is {answer.dtype}; the comparison already allows for "
+                f"{answer.dtype} round-off, so this is a real difference.)"
+            )
         with np.errstate(all="ignore"):
             relative = np.nanmax(np.abs(a - e) / np.maximum(np.abs(e), 1e-300)) if a.size else 0.0
         if relative < 1e-4:
-            return (" The difference is small: if you computed in float32, return the float32 "
-                    "result as it is (the check then allows float32 round-off), or compute in float64.")
+            return (
+                " The difference is small: if you computed in float32, return the float32 "
+                "result as it is (the check then allows float32 round-off), or compute in float64."
+            )
         return ""
 
     def _same(self, a: Answer, b: Answer, expected: Answer, grads: bool) -> bool:
@@ -571,8 +621,11 @@ class Exercise:
         one = len(self.outputs) == 1
         for fallback in self.fallbacks:
             with np.errstate(all="ignore"):
-                message = fallback(answer.values[0] if one else answer.values,
-                                   expected.values[0] if one else expected.values, case)
+                message = fallback(
+                    answer.values[0] if one else answer.values,
+                    expected.values[0] if one else expected.values,
+                    case,
+                )
             if message:
                 return message
         return None
@@ -592,7 +645,9 @@ class Exercise:
         if _less_precise(answer, expected) and not self.float64:
             # A float32 answer is compared with the reference on the float32-rounded inputs, at
             # float32 precision: rounding the inputs alone can move an output by far more.
-            expected = self.observe(self.reference, Case(case.name, _round(case.args, answer.dtype)))
+            expected = self.observe(
+                self.reference, Case(case.name, _round(case.args, answer.dtype))
+            )
         problem = self._value_problem(answer, expected, case)
         if problem:
             variant = self._accepted(answer, case)
@@ -612,7 +667,9 @@ class Exercise:
                 specific = self._matching_mistake(answer, expected, case)
                 raise self.error(specific or problem, case)
 
-    def _explain_elsewhere(self, fn: Callable, failing: Case, cases: Sequence[Case]) -> tuple | None:
+    def _explain_elsewhere(
+        self, fn: Callable, failing: Case, cases: Sequence[Case]
+    ) -> tuple | None:
         """A mistake may be invisible on the failing input (sigma = 1, say): try the others."""
         for case in cases:
             if case is failing:
@@ -635,8 +692,10 @@ class Exercise:
             return grad.detached
         if grad.needs and not any(t.requires_grad for t in tensors):
             names = " and ".join(o.name for o in self.outputs)
-            return (f"the {names} carries no gradient: compute it with torch operations on the given "
-                    "tensors, without .detach(), .item(), numpy or torch.no_grad().")
+            return (
+                f"the {names} carries no gradient: compute it with torch operations on the given "
+                "tensors, without .detach(), .item(), numpy or torch.no_grad()."
+            )
         for k, i in enumerate(grad.track):
             g = answer.grads[k]
             if i in grad.leaks and g is not None and np.abs(g).max() > 0:
@@ -652,11 +711,16 @@ class Exercise:
 
 
 def _less_precise(answer: Answer, expected: Answer) -> bool:
-    return answer.dtype is not None and expected.dtype is not None and answer.dtype.itemsize < expected.dtype.itemsize
+    return (
+        answer.dtype is not None
+        and expected.dtype is not None
+        and answer.dtype.itemsize < expected.dtype.itemsize
+    )
 
 
 def _round(args: tuple, dtype: np.dtype) -> tuple:
     """The floating-point arguments rounded to ``dtype`` (and kept in their own dtype)."""
+
     def one(a):
         if isinstance(a, np.ndarray) and a.dtype.kind == "f":
             return a.astype(dtype).astype(a.dtype)
@@ -667,6 +731,7 @@ def _round(args: tuple, dtype: np.dtype) -> tuple:
         if isinstance(a, tuple) and hasattr(a, "_fields"):  # a named tuple of tensors
             return type(a)(*(one(x) for x in a))
         return a
+
     return tuple(one(a) for a in args)
 
 
@@ -680,7 +745,9 @@ def _shape_feedback(name: str, shape: tuple, expected: tuple, where: str = "") -
     if expected == () and len(shape) == 1 and shape[0] > 1:
         hint = " Expected a single number: reduce it, e.g. with .mean() over the batch."
     elif len(shape) == len(expected) + 1 and 1 in shape:
-        hint = " An extra axis of size 1: did you keep a dimension you should have reduced (keepdims)?"
+        hint = (
+            " An extra axis of size 1: did you keep a dimension you should have reduced (keepdims)?"
+        )
     elif len(shape) + 1 == len(expected) and 1 in expected:
         hint = " One axis of size 1 is missing: this case asks you to keep the reduced dimension."
     elif len(shape) < len(expected):
@@ -697,4 +764,3 @@ def exercise_of_check(name: str) -> str | None:
             importlib.import_module(f"{__name__}.{module.name}")
     exercise = _CHECKS.get(name)
     return exercise.id if exercise else None
-

@@ -40,8 +40,9 @@ def _logsumexp_cases(rng: np.random.Generator) -> list[Case]:
     ]
 
 
-def _logsumexp_variant(x, axis=-1, keepdims=False, *, shift=True, add_back=True, fix_inf=True,
-                       soft=True):
+def _logsumexp_variant(
+    x, axis=-1, keepdims=False, *, shift=True, add_back=True, fix_inf=True, soft=True
+):
     """log-sum-exp with knobs that reproduce the typical mistakes."""
     x = np.asarray(x, dtype=float)
     m = np.max(x, axis=axis, keepdims=True)
@@ -60,8 +61,10 @@ def _overflow(actual, expected, case: Case) -> str | None:
     extreme = np.abs(x[np.isfinite(x)]).max(initial=0.0) > 500
     finite = np.isfinite(expected)
     if actual.shape == expected.shape and extreme and (~np.isfinite(actual[finite])).any():
-        return ("overflow or underflow: np.exp(1000) is inf and np.exp(-1000) is 0. Subtract the "
-                "maximum along the axis before exponentiating and add it back after the log.")
+        return (
+            "overflow or underflow: np.exp(1000) is inf and np.exp(-1000) is 0. Subtract the "
+            "maximum along the axis before exponentiating and add it back after the log."
+        )
     return None
 
 
@@ -72,14 +75,21 @@ LOGSUMEXP = Exercise(
     cases=_logsumexp_cases,
     outputs=[Output("log-sum-exp", rtol=1e-9, atol=1e-9)],
     mistakes=[
-        Mistake("a slice whose entries are all -inf should give -inf, yours gives NaN: the maximum "
-                "is -inf there and -inf - (-inf) is NaN. Replace a non-finite maximum by 0 before "
-                "subtracting it (np.where(np.isfinite(m), m, 0)).",
-                lambda *a: _logsumexp_variant(*a, fix_inf=False)),
-        Mistake("you subtracted the maximum but forgot to add it back after the log.",
-                lambda *a: _logsumexp_variant(*a, add_back=False)),
-        Mistake("you returned the maximum; log-sum-exp is the *soft* maximum, "
-                "max + log sum exp(x - max).", lambda *a: _logsumexp_variant(*a, soft=False)),
+        Mistake(
+            "a slice whose entries are all -inf should give -inf, yours gives NaN: the maximum "
+            "is -inf there and -inf - (-inf) is NaN. Replace a non-finite maximum by 0 before "
+            "subtracting it (np.where(np.isfinite(m), m, 0)).",
+            lambda *a: _logsumexp_variant(*a, fix_inf=False),
+        ),
+        Mistake(
+            "you subtracted the maximum but forgot to add it back after the log.",
+            lambda *a: _logsumexp_variant(*a, add_back=False),
+        ),
+        Mistake(
+            "you returned the maximum; log-sum-exp is the *soft* maximum, "
+            "max + log sum exp(x - max).",
+            lambda *a: _logsumexp_variant(*a, soft=False),
+        ),
     ],
     diagnoses=[_overflow],
     success="log-sum-exp matches scipy on {n} inputs, including +-1000 and -inf entries.",
@@ -96,8 +106,12 @@ def _boltzmann_cases(rng: np.random.Generator) -> list[Case]:
         Case("Q-values of shape (4, 3), alpha=0.5", (rng.normal(size=(4, 3)), 0.5)),
         Case("Q-values of shape (4, 3), alpha=2, axis=0", (rng.normal(size=(4, 3)), 2.0, 0)),
         Case("Q-values near 1000, alpha=1", (1000 + rng.normal(size=(2, 4)), 1.0)),
-        Case("Q-values of shape (3, 4), alpha=1e-3 (almost greedy)", (rng.normal(size=(3, 4)), 1e-3)),
-        Case("Q-values of shape (3, 4), alpha=100 (almost uniform)", (rng.normal(size=(3, 4)), 100.0)),
+        Case(
+            "Q-values of shape (3, 4), alpha=1e-3 (almost greedy)", (rng.normal(size=(3, 4)), 1e-3)
+        ),
+        Case(
+            "Q-values of shape (3, 4), alpha=100 (almost uniform)", (rng.normal(size=(3, 4)), 100.0)
+        ),
     ]
 
 
@@ -113,8 +127,10 @@ def _normalised(actual, expected, case: Case) -> str | None:
     other = actual.sum(axis=0 if axis in (-1, x.ndim - 1) else -1)
     if x.ndim > 1 and np.allclose(other, 1.0, atol=1e-6):
         return "your probabilities sum to 1 along the wrong axis."
-    return (f"the probabilities should sum to 1 along axis {axis}; yours sum to "
-            f"{np.round(sums, 4).tolist()}. Did you normalise with V = alpha * logsumexp(Q / alpha)?")
+    return (
+        f"the probabilities should sum to 1 along axis {axis}; yours sum to "
+        f"{np.round(sums, 4).tolist()}. Did you normalise with V = alpha * logsumexp(Q / alpha)?"
+    )
 
 
 BOLTZMANN = Exercise(
@@ -125,10 +141,14 @@ BOLTZMANN = Exercise(
     outputs=[Output("distribution", rtol=1e-7, atol=1e-10)],
     diagnoses=[_normalised],
     mistakes=[
-        Mistake("you multiplied by alpha where you should divide: pi = exp((Q - V) / alpha).",
-                lambda x, alpha=1.0, axis=-1: reference_boltzmann(x, 1.0 / alpha, axis)),
-        Mistake("your answer ignores the temperature alpha.",
-                lambda x, alpha=1.0, axis=-1: reference_boltzmann(x, 1.0, axis)),
+        Mistake(
+            "you multiplied by alpha where you should divide: pi = exp((Q - V) / alpha).",
+            lambda x, alpha=1.0, axis=-1: reference_boltzmann(x, 1.0 / alpha, axis),
+        ),
+        Mistake(
+            "your answer ignores the temperature alpha.",
+            lambda x, alpha=1.0, axis=-1: reference_boltzmann(x, 1.0, axis),
+        ),
     ],
     success="the Boltzmann distribution matches the reference on {n} inputs, alpha from 1e-3 to 100.",
 )
