@@ -48,7 +48,7 @@ def test_quadratic_gradient_is_the_gradient_of_the_expectation(d, seed):
     log_std = t(rng.uniform(-2, 2, size=d)).requires_grad_(True)
     auto = torch.autograd.grad(reward.expectation(mu, log_std), (mu, log_std))
     exact = reward.gradient(mu.detach(), log_std.detach())
-    for a, e in zip(auto, exact):
+    for a, e in zip(auto, exact, strict=True):
         torch.testing.assert_close(a, e)
 
 
@@ -70,15 +70,16 @@ def test_score_function_analytic_equals_autograd_surrogate():
         reward = E.QuadraticReward(t(np.eye(d)), t(rng.normal(size=d)))
         args = (reward, t(rng.normal(size=d)), t(rng.normal(size=d)), t(rng.normal(size=(m, d))))
         analytic = E.score_function_gradient(*args)
-        for a, b in zip(analytic, E.score_function_gradient_autograd(*args)):
+        for a, b in zip(analytic, E.score_function_gradient_autograd(*args), strict=True):
             assert a.shape == (d,)
             torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("estimator", [E.score_function_gradient, E.reparam_gradient])
 def test_gaussian_estimators_are_unbiased(estimator):
-    estimates = E.repeat_gaussian_estimator(estimator, QUAD, MU, LOG_STD,
-                                            n_samples=8, n_reps=2000, seed=3)
+    estimates = E.repeat_gaussian_estimator(
+        estimator, QUAD, MU, LOG_STD, n_samples=8, n_reps=2000, seed=3
+    )
     exact = torch.stack(QUAD.gradient(MU, LOG_STD)).numpy()
     assert estimates.shape == (2000, 2, 2)
     assert within_standard_errors(estimates, exact)
@@ -86,8 +87,9 @@ def test_gaussian_estimators_are_unbiased(estimator):
 
 def test_reparam_has_lower_variance_and_both_scale_as_one_over_m():
     def total_variance(estimator, m):
-        est = E.repeat_gaussian_estimator(estimator, QUAD, MU, LOG_STD,
-                                          n_samples=m, n_reps=1500, seed=4)
+        est = E.repeat_gaussian_estimator(
+            estimator, QUAD, MU, LOG_STD, n_samples=m, n_reps=1500, seed=4
+        )
         return est.reshape(len(est), -1).var(0).sum()
 
     for m in (1, 16):
@@ -99,8 +101,12 @@ def test_reparam_has_lower_variance_and_both_scale_as_one_over_m():
 
 
 def test_repeat_gaussian_estimator_is_deterministic_and_shares_noise():
-    a, b = (E.repeat_gaussian_estimator(E.reparam_gradient, QUAD, MU, LOG_STD,
-                                        n_samples=3, n_reps=5, seed=7) for _ in range(2))
+    a, b = (
+        E.repeat_gaussian_estimator(
+            E.reparam_gradient, QUAD, MU, LOG_STD, n_samples=3, n_reps=5, seed=7
+        )
+        for _ in range(2)
+    )
     np.testing.assert_array_equal(a, b)
 
 
@@ -114,20 +120,25 @@ def test_categorical_exact_gradient_matches_autograd_of_the_enumeration():
     "estimator", [E.categorical_score_gradient, E.categorical_score_gradient_loo]
 )
 def test_categorical_estimators_are_unbiased(estimator):
-    estimates = E.repeat_categorical_estimator(estimator, REWARDS, LOGITS,
-                                               n_samples=4, n_reps=3000, seed=5)
+    estimates = E.repeat_categorical_estimator(
+        estimator, REWARDS, LOGITS, n_samples=4, n_reps=3000, seed=5
+    )
     assert within_standard_errors(estimates, E.categorical_exact_gradient(REWARDS, LOGITS).numpy())
 
 
 def test_loo_baseline_reduces_variance_and_ignores_reward_offsets():
-    plain = E.repeat_categorical_estimator(E.categorical_score_gradient, REWARDS, LOGITS,
-                                           n_samples=8, n_reps=1000, seed=6)
-    loo = E.repeat_categorical_estimator(E.categorical_score_gradient_loo, REWARDS, LOGITS,
-                                         n_samples=8, n_reps=1000, seed=6)
+    plain = E.repeat_categorical_estimator(
+        E.categorical_score_gradient, REWARDS, LOGITS, n_samples=8, n_reps=1000, seed=6
+    )
+    loo = E.repeat_categorical_estimator(
+        E.categorical_score_gradient_loo, REWARDS, LOGITS, n_samples=8, n_reps=1000, seed=6
+    )
     assert plain.var(0).sum() > 10 * loo.var(0).sum()
     k = torch.tensor([0, 3, 3, 1])
-    torch.testing.assert_close(E.categorical_score_gradient_loo(REWARDS + 100.0, LOGITS, k),
-                               E.categorical_score_gradient_loo(REWARDS, LOGITS, k))
+    torch.testing.assert_close(
+        E.categorical_score_gradient_loo(REWARDS + 100.0, LOGITS, k),
+        E.categorical_score_gradient_loo(REWARDS, LOGITS, k),
+    )
 
 
 def test_loo_needs_two_samples():
@@ -162,6 +173,25 @@ def test_checks_accept_numpy_outputs_and_lists(capsys):
     check_score_function_gradient(score_numpy)
     check_score_function_gradient_loo(loo_numpy)
     assert capsys.readouterr().out.count("passed") == 2
+
+
+def test_checks_accept_float32_answers(capsys):
+    def score_float32(r, mu, log_std, eps):
+        mu, log_std, eps = mu.float(), log_std.float(), eps.float()
+        rewards = r(mu + eps * log_std.exp()).float()[:, None]
+        return (rewards * eps / log_std.exp()).mean(0), (rewards * (eps**2 - 1)).mean(0)
+
+    def reparam_float32(r, mu, log_std, eps):
+        mu, log_std = mu.float().requires_grad_(), log_std.float().requires_grad_()
+        return torch.autograd.grad(r(mu + eps.float() * log_std.exp()).mean(), (mu, log_std))
+
+    def loo_float32(rewards, logits, k):
+        return E.categorical_score_gradient_loo(rewards.float(), logits.float(), k)
+
+    check_score_function_gradient(score_float32)
+    check_reparam_gradient(reparam_float32)
+    check_score_function_gradient_loo(loo_float32)
+    assert capsys.readouterr().out.count("passed") == 3
 
 
 # ---------------------------------------------------------------------------------------
@@ -225,6 +255,27 @@ def sf_z_not_detached(r, mu, log_std, eps):
     log_q = torch.distributions.Normal(mu, log_std.exp()).log_prob(z).sum(-1)
     surrogate = (log_q * r(z).detach()).mean()
     return torch.autograd.grad(surrogate, (mu, log_std))
+
+
+def sf_reward_attached(r, mu, log_std, eps):  # the slide read literally: log q at the sample
+    mu, log_std = mu.detach().requires_grad_(), log_std.detach().requires_grad_()
+    z = mu + eps * log_std.exp()
+    log_q = torch.distributions.Normal(mu, log_std.exp()).log_prob(z.detach()).sum(-1)
+    return torch.autograd.grad((log_q * r(z)).mean(), (mu, log_std))
+
+
+def sf_reward_attached_handwritten(r, mu, log_std, eps):  # log q without its constant
+    mu, log_std = mu.detach().requires_grad_(), log_std.detach().requires_grad_()
+    z = mu + eps * log_std.exp()
+    log_q = (-0.5 * ((z.detach() - mu) / log_std.exp()) ** 2 - log_std).sum(-1)
+    return torch.autograd.grad((log_q * r(z)).mean(), (mu, log_std))
+
+
+def sf_nothing_detached(r, mu, log_std, eps):  # d/dphi of log q(z) r(z), z in the graph
+    mu, log_std = mu.detach().requires_grad_(), log_std.detach().requires_grad_()
+    z = mu + eps * log_std.exp()
+    log_q = torch.distributions.Normal(mu, log_std.exp()).log_prob(z).sum(-1)
+    return torch.autograd.grad((log_q * r(z)).mean(), (mu, log_std))
 
 
 def sf_log_std_as_scale(r, mu, log_std, eps):
@@ -292,17 +343,22 @@ def not_implemented(*args):
         (sf_per_sample, "one row per sample"),
         (sf_sum, "summed over the M samples"),
         (sf_z_not_detached, "z_j must be a constant"),
+        (sf_reward_attached, "r\\(z_j\\) is still attached to the graph.*Slide erratum"),
+        (sf_reward_attached_handwritten, "r\\(z_j\\) is still attached to the graph"),
+        (sf_nothing_detached, "z_j and r\\(z_j\\) must be constants.*Slide erratum"),
         (sf_log_std_as_scale, "passed log_std where the standard deviation belongs"),
         (sf_no_requires_grad, "make fresh leaves"),
         (sf_reads_grad_without_backward, "is None"),
         (sf_nan, "non-finite"),
         (sf_fresh_noise, "unbiased on average, but they do not match"),
         (sf_biased, "your estimator is biased"),
-        (sf_single_tensor, "return a pair"),
+        (sf_single_tensor, "return the tuple"),
         (sf_no_return, "returned None"),
-        (sf_in_place, "changed its fourth argument in place"),
-        (lambda r, mu, log_std, eps: E.reparam_gradient(r, mu, log_std, eps),
-         "reparameterization estimate"),
+        (sf_in_place, "changed its argument `eps` in place"),
+        (
+            lambda r, mu, log_std, eps: E.reparam_gradient(r, mu, log_std, eps),
+            "reparameterization estimate",
+        ),
         (3.0, "expected a function"),
     ],
 )
@@ -344,8 +400,9 @@ def rp_detached_z_backward(r, mu, log_std, eps):
 def rp_detached_std(r, mu, log_std, eps):
     mu, log_std = _leaves(mu, log_std)
     z = mu + eps * log_std.exp().detach()
-    grad_mu, grad_ls = torch.autograd.grad(r(z).mean(), (mu, log_std), allow_unused=True,
-                                           materialize_grads=True)
+    grad_mu, grad_ls = torch.autograd.grad(
+        r(z).mean(), (mu, log_std), allow_unused=True, materialize_grads=True
+    )
     return grad_mu, grad_ls
 
 
@@ -407,8 +464,10 @@ def rp_fresh_noise(r, mu, log_std, eps):
         (rp_accumulates, "two calls with the same inputs"),
         (rp_nan, "non-finite"),
         (rp_fresh_noise, "unbiased on average"),
-        (lambda r, mu, log_std, eps: E.score_function_gradient(r, mu, log_std, eps),
-         "score-function estimate of Exercise 2.1"),
+        (
+            lambda r, mu, log_std, eps: E.score_function_gradient(r, mu, log_std, eps),
+            "score-function estimate of Exercise 2.1",
+        ),
     ],
 )
 def test_reparam_check_rejects(wrong, message):
@@ -468,6 +527,19 @@ def loo_naive_softmax(rewards, logits, k):
     return ((r - loo_reference_baseline(r, m))[:, None] * score).mean(0)
 
 
+def loo_accumulates(rewards, logits, k):  # reads logits.grad, which accumulates
+    logits.requires_grad_(True)
+    r, _, m = _loo_parts(rewards, logits.detach(), k)
+    log_q = torch.log_softmax(logits, -1)[k]
+    ((r - loo_reference_baseline(r, m)) * log_q).mean().backward()
+    return logits.grad.clone()
+
+
+def loo_constant_baseline(rewards, logits, k):  # a constant baseline: unbiased, not LOO
+    r, score, _ = _loo_parts(rewards, logits, k)
+    return ((r - rewards.max())[:, None] * score).mean(0)
+
+
 def loo_in_place(rewards, logits, k):
     out = E.categorical_score_gradient_loo(rewards, logits, k)
     rewards -= rewards.mean()
@@ -482,18 +554,28 @@ def loo_in_place(rewards, logits, k):
         (loo_with(lambda r, m: 0.0), "subtracted no baseline"),
         (loo_with(lambda r, m: (r.sum() - r) / m), "divides by M"),
         (loo_with(lambda r, m: 0.5 * r), "your estimator is biased"),
-        (lambda rewards, logits, k: -E.categorical_score_gradient_loo(rewards, logits, k),
-         "wrong sign"),
-        (loo_with(loo_reference_baseline,
-                  lambda logits, k: torch.softmax(logits, -1)
-                  - torch.nn.functional.one_hot(k, logits.shape[0]).to(F64)),
-         "wrong sign"),
+        (
+            lambda rewards, logits, k: -E.categorical_score_gradient_loo(rewards, logits, k),
+            "wrong sign",
+        ),
+        (
+            loo_with(
+                loo_reference_baseline,
+                lambda logits, k: (
+                    torch.softmax(logits, -1)
+                    - torch.nn.functional.one_hot(k, logits.shape[0]).to(F64)
+                ),
+            ),
+            "wrong sign",
+        ),
         (loo_wrong_axis, "exactly zero.*averaged over the K categories"),
         (loo_per_sample, "one row per sample"),
         (loo_sum, "summed over the M samples"),
         (loo_missing_reward, "forgot the factor r"),
         (loo_naive_softmax, "exp\\(1000\\) overflows"),
-        (loo_in_place, "changed its first argument in place"),
+        (loo_accumulates, "two calls with the same inputs"),
+        (loo_constant_baseline, "look unbiased on average but differ"),
+        (loo_in_place, "changed its argument `rewards` in place"),
         (lambda rewards, logits, k: torch.zeros(()), "single number"),
     ],
 )

@@ -33,13 +33,19 @@ def student_target(next_q, reward, terminated, truncated, gamma, alpha):
     """A typical correct answer: a hand-written stable soft max under no_grad."""
     with torch.no_grad():
         m = next_q.max(dim=1, keepdim=True).values
-        v = (m + alpha * torch.log(torch.exp((next_q - m) / alpha).sum(dim=1, keepdim=True))).squeeze(1)
+        v = (
+            m + alpha * torch.log(torch.exp((next_q - m) / alpha).sum(dim=1, keepdim=True))
+        ).squeeze(1)
         return reward + gamma * (1.0 - terminated) * v
 
 
 def _target(value=None, mask=None, detach=True, keepdim=False):
     def target(next_q, reward, terminated, truncated, gamma, alpha):
-        v = value(next_q, alpha) if value else alpha * torch.logsumexp(next_q / alpha, dim=-1, keepdim=keepdim)
+        v = (
+            value(next_q, alpha)
+            if value
+            else alpha * torch.logsumexp(next_q / alpha, dim=-1, keepdim=keepdim)
+        )
         m = mask(terminated, truncated) if mask else terminated
         y = reward + gamma * (1 - m) * v
         return y.detach() if detach else y
@@ -75,8 +81,12 @@ def test_check_soft_q_target_accepts_the_reference_and_a_student_solution(capsys
         (_target(value=_naive_value), "overflowed"),
         (_target(detach=False), "still carries gradients"),
         (_target(keepdim=True), r"shape \(B, B\)"),
-        (lambda q, r, term, trunc, gamma, alpha: gamma * _target()(q, r, term, trunc, 1.0, alpha),
-         "discounted the reward too"),
+        (
+            lambda q, r, term, trunc, gamma, alpha: (
+                gamma * _target()(q, r, term, trunc, 1.0, alpha)
+            ),
+            "discounted the reward too",
+        ),
         (lambda *args, **kwargs: _target()(*args, **kwargs).numpy(), "as a torch tensor"),
     ],
 )
@@ -113,8 +123,10 @@ def student_probs(q, alpha):
     return torch.exp((q - v) / alpha)
 
 
-@pytest.mark.parametrize("answer", [reference_boltzmann_probs, student_probs,
-                                    lambda q, alpha: torch.softmax(q / alpha, dim=-1)])
+@pytest.mark.parametrize(
+    "answer",
+    [reference_boltzmann_probs, student_probs, lambda q, alpha: torch.softmax(q / alpha, dim=-1)],
+)
 def test_check_boltzmann_probs_accepts_correct_answers(answer, capsys):
     check_boltzmann_probs(answer)
     assert capsys.readouterr().out.startswith("Exercise 6.2 passed:")
@@ -130,7 +142,10 @@ def test_check_boltzmann_probs_accepts_correct_answers(answer, capsys):
         (lambda q, a: torch.log_softmax(q / a, dim=-1), "log-probabilities"),
         (lambda q, a: torch.exp(q / a), "not normalised"),
         (lambda q, a: torch.exp(q / a) / torch.exp(q / a).sum(-1, keepdim=True), "overflows"),
-        (lambda q, a: torch.exp(q - a * torch.logsumexp(q / a, -1, keepdim=True)), "temperature is missing"),
+        (
+            lambda q, a: torch.exp(q - a * torch.logsumexp(q / a, -1, keepdim=True)),
+            "temperature is missing",
+        ),
         (lambda q, a: a * torch.logsumexp(q / a, dim=-1), r"shape \(\.\.\., A\)"),
         (lambda q, a: torch.softmax(q / a, dim=-1).numpy(), "as a torch tensor"),
     ],
@@ -152,25 +167,40 @@ def test_check_boltzmann_probs_not_attempted():
 
 def student_loss(q_net, target_net, batch, gamma, alpha):
     """A typical correct answer built on the student's own target (Exercise 6.1)."""
-    y = student_target(target_net(batch.next_obs), batch.rewards, batch.terminated, batch.truncated, gamma, alpha)
+    y = student_target(
+        target_net(batch.next_obs), batch.rewards, batch.terminated, batch.truncated, gamma, alpha
+    )
     q_taken = q_net(batch.obs)[torch.arange(len(batch.actions)), batch.actions]
     return 0.5 * ((q_taken - y) ** 2).mean()
 
 
-def _loss(taken="gather", net="target", detach=True, reduce="half_mean", mask="terminated", value="soft"):
+def _loss(
+    taken="gather", net="target", detach=True, reduce="half_mean", mask="terminated", value="soft"
+):
     def loss(q_net, target_net, batch, gamma, alpha):
         next_q = (target_net if net == "target" else q_net)(batch.next_obs)
         if detach:
             next_q = next_q.detach()
-        m = {"terminated": batch.terminated, "none": torch.zeros_like(batch.terminated),
-             "done": torch.clamp(batch.terminated + batch.truncated, max=1)}[mask]
-        v = alpha * torch.logsumexp(next_q / alpha, -1) if value == "soft" else next_q.max(-1).values
+        m = {
+            "terminated": batch.terminated,
+            "none": torch.zeros_like(batch.terminated),
+            "done": torch.clamp(batch.terminated + batch.truncated, max=1),
+        }[mask]
+        v = (
+            alpha * torch.logsumexp(next_q / alpha, -1)
+            if value == "soft"
+            else next_q.max(-1).values
+        )
         y = batch.rewards + gamma * (1 - m) * v
         q = q_net(batch.obs)
-        q_taken = {"gather": lambda: q.gather(1, batch.actions[:, None]).squeeze(1),
-                   "unsqueezed": lambda: q.gather(1, batch.actions[:, None]),
-                   "max": lambda: q.max(1).values}[taken]()
+        q_taken = {
+            "gather": lambda: q.gather(1, batch.actions[:, None]).squeeze(1),
+            "unsqueezed": lambda: q.gather(1, batch.actions[:, None]),
+            "max": lambda: q.max(1).values,
+        }[taken]()
         sq = (q_taken - y) ** 2
+        if reduce == "huber":
+            return F.smooth_l1_loss(q_taken, y)
         return {"half_mean": 0.5 * sq.mean(), "mean": sq.mean(), "half_sum": 0.5 * sq.sum()}[reduce]
 
     return loss
@@ -200,7 +230,8 @@ def _no_grad_loss(q_net, target_net, batch, gamma, alpha):
         (_loss(reduce="half_sum"), "SUMS over the batch"),
         (_loss(mask="none"), "bootstraps through TERMINATED"),
         (_loss(mask="done"), "treats TRUNCATED"),
-        (_loss(value="hard"), "does not match the reference"),
+        (_loss(value="hard"), "hard max"),
+        (_loss(reduce="huber"), "Huber loss"),
         (_no_grad_loss, "no gradient"),
         (lambda *args, **kwargs: _loss()(*args, **kwargs).reshape(1), "0-d tensor"),
         (lambda *args, **kwargs: _loss()(*args, **kwargs).item(), "as a torch tensor"),
@@ -222,3 +253,62 @@ def test_check_soft_dqn_loss_not_attempted_and_crash():
 
     with pytest.raises(ExerciseError, match="raised RuntimeError"):
         check_soft_dqn_loss(crashes)
+
+
+def test_check_soft_dqn_loss_names_the_formula_when_no_mistake_matches():
+    def scaled(q_net, target_net, batch, gamma, alpha):
+        return 0.6 * _loss()(q_net, target_net, batch, gamma, alpha) / 0.5
+
+    with pytest.raises(
+        ExerciseError, match=r"does not match the reference: yours is .*0\.5 \* mean_i"
+    ):
+        check_soft_dqn_loss(scaled)
+
+
+def test_check_soft_dqn_loss_value_right_gradient_wrong():
+    def wrong_gradient(q_net, target_net, batch, gamma, alpha):
+        loss = _loss()(q_net, target_net, batch, gamma, alpha)
+        return loss + 0.1 * (loss - loss.detach())  # same value, gradient scaled by 1.1
+
+    with pytest.raises(ExerciseError, match="value is right but its gradient"):
+        check_soft_dqn_loss(wrong_gradient)
+
+
+def test_check_soft_dqn_loss_target_leak_without_other_mistake():
+    def leaky(q_net, target_net, batch, gamma, alpha):
+        loss = _loss()(q_net, target_net, batch, gamma, alpha)
+        return loss + sum((p - p.detach()).sum() for p in target_net.parameters())
+
+    with pytest.raises(ExerciseError, match="gradients reach the target network's parameters"):
+        check_soft_dqn_loss(leaky)
+
+
+def test_checks_call_positionally_so_renamed_parameters_pass(capsys):
+    check_soft_q_target(lambda q, r, done, timeout, g, a: student_target(q, r, done, timeout, g, a))
+    check_boltzmann_probs(lambda values, temperature: torch.softmax(values / temperature, -1))
+    check_soft_dqn_loss(lambda online, frozen, b, g, a: student_loss(online, frozen, b, g, a))
+    assert capsys.readouterr().out.count(" passed: ") == 3
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda q, alpha: torch.distributions.Categorical(logits=q / alpha).probs,
+        lambda q, alpha: torch.softmax(q.double() / alpha, dim=-1),
+    ],
+)
+def test_check_boltzmann_probs_accepts_other_idioms(answer, capsys):
+    check_boltzmann_probs(answer)
+    assert capsys.readouterr().out.startswith("Exercise 6.2 passed:")
+
+
+def test_check_soft_q_target_extra_axis_gets_the_keepdim_hint():
+    """(B, 1) is also what the (B, B) broadcasting mistake gives for B = 1: the hint comes first."""
+
+    def kept(next_q, reward, terminated, truncated, gamma, alpha):
+        return reference_soft_q_target(next_q, reward, terminated, truncated, gamma, alpha)[:, None]
+
+    with pytest.raises(
+        ExerciseError, match=r"shape \(B, 1\); reduce over the actions without keepdim"
+    ):
+        check_soft_q_target(kept)

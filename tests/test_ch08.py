@@ -19,23 +19,55 @@ from course_utils.inference import backward_messages
 # ------------------------------------------------------------------ a student's answers, and mistakes
 
 
-def visitation(P, R, p0, horizon, alpha=1.0, *, start="p0", policy_time="t", normalise=True,
-               weight_by_policy=True, optimistic=False, use_alpha=True, recursion_time="t"):
+def visitation(
+    P,
+    R,
+    p0,
+    horizon,
+    alpha=1.0,
+    *,
+    start="p0",
+    policy_time="t",
+    normalise=True,
+    weight_by_policy=True,
+    optimistic=False,
+    use_alpha=True,
+    recursion_time="t",
+    from_reward=False,
+    dtype=np.float64,
+):
     """The solution of Exercise 8.1, with switches that reproduce typical mistakes."""
+    P, R, p0 = (np.asarray(x, dtype=dtype) for x in (P, R, p0))
     a = alpha if use_alpha else 1.0
     Q, V = backward_messages(P, R, horizon, alpha=a, optimistic=optimistic)
+    Q, V = Q.astype(dtype), V.astype(dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         pi = np.exp((Q - V[..., None]) / a) if normalise else np.exp(Q / a)
-    index = {"t": np.arange(horizon), "0": np.zeros(horizon, int), "reversed": np.arange(horizon)[::-1],
-             "next": np.minimum(np.arange(horizon) + 1, horizon - 1)}[policy_time]
+    if (
+        from_reward
+    ):  # the slides' "recursive solution": pi(a_t|s_t) proportional to exp(r(s_t, a_t))
+        pi = np.broadcast_to(np.exp(R / a) / np.exp(R / a).sum(axis=1, keepdims=True), Q.shape)
+    index = {
+        "t": np.arange(horizon),
+        "0": np.zeros(horizon, int),
+        "reversed": np.arange(horizon)[::-1],
+        "next": np.minimum(np.arange(horizon) + 1, horizon - 1),
+        "last": np.full(horizon, horizon - 1),
+    }[policy_time]
     pi = pi[index]
-    recursion_index = {"t": np.arange(horizon), "0": np.zeros(horizon, int),
-                       "next": np.minimum(np.arange(horizon) + 1, horizon - 1)}[recursion_time]
+    recursion_index = {
+        "t": np.arange(horizon),
+        "0": np.zeros(horizon, int),
+        "next": np.minimum(np.arange(horizon) + 1, horizon - 1),
+    }[recursion_time]
     pi_recursion = pi[recursion_index]  # a time-index mistake made only in the forward recursion
     S = P.shape[0]
-    D = np.empty((horizon, S))
-    D[0] = {"p0": p0, "uniform": np.full(S, 1 / S)}.get(start) if start != "moved" else \
-        np.einsum("s,sa,sap->p", p0, pi[0], P)
+    D = np.empty((horizon, S), dtype=dtype)
+    D[0] = (
+        {"p0": p0, "uniform": np.full(S, 1 / S)}.get(start)
+        if start != "moved"
+        else np.einsum("s,sa,sap->p", p0, pi[0], P)
+    )
     for t in range(horizon - 1):
         if weight_by_policy:
             D[t + 1] = np.einsum("s,sa,sap->p", D[t], pi_recursion[t], P)
@@ -45,8 +77,20 @@ def visitation(P, R, p0, horizon, alpha=1.0, *, start="p0", policy_time="t", nor
         return D[:, :, None] * pi
 
 
-def gradient(theta, P, features, expert_states, p0, alpha=1.0, *, sign=1.0, divide=True,
-             per_step=False, sum_demos=False, visitation_fn=visitation):
+def gradient(
+    theta,
+    P,
+    features,
+    expert_states,
+    p0,
+    alpha=1.0,
+    *,
+    sign=1.0,
+    divide=True,
+    per_step=False,
+    sum_demos=False,
+    visitation_fn=visitation,
+):
     """The solution of Exercise 8.2 (on top of a visitation function), with mistakes."""
     T = expert_states.shape[1]
     R = np.repeat((features @ theta)[:, None], P.shape[1], axis=1)
@@ -59,8 +103,21 @@ def gradient(theta, P, features, expert_states, p0, alpha=1.0, *, sign=1.0, divi
     return grad / T if per_step else grad
 
 
-def loop(P, features, expert_states, p0, alpha=1.0, lr=0.01, n_iters=200, tol=1e-4, *,
-         sign=1.0, early=True, extra=0, gradient_fn=gradient):
+def loop(
+    P,
+    features,
+    expert_states,
+    p0,
+    alpha=1.0,
+    lr=0.01,
+    n_iters=200,
+    tol=1e-4,
+    *,
+    sign=1.0,
+    early=True,
+    extra=0,
+    gradient_fn=gradient,
+):
     """The solution of Exercise 8.3 (on top of a gradient function), with mistakes."""
     theta = np.zeros(features.shape[1])
     for _ in range(n_iters + extra):
@@ -79,35 +136,69 @@ def with_options(fn, **options):
     return wrapped
 
 
-def not_attempted(*args, **kwargs):
-    raise NotImplementedError("Exercise 8.x: replace this line with your code")
+def not_attempted(exercise):
+    def function(*args, **kwargs):
+        raise NotImplementedError(f"Exercise {exercise}: replace this line with your code")
+
+    return function
 
 
 # ------------------------------------------------------------------ Exercise 8.1
 
 
-@pytest.mark.parametrize("answer", [reference_state_action_visitation, visitation], ids=["reference", "student"])
+@pytest.mark.parametrize(
+    "answer",
+    [reference_state_action_visitation, visitation, with_options(visitation, dtype=np.float32)],
+    ids=["reference", "student", "student-float32"],
+)
 def test_check_visitation_accepts_correct_answers(answer, capsys):
     check_visitation(answer)
     out = capsys.readouterr().out
     assert out.startswith("Exercise 8.1 passed:") and out.count("\n") == 1
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"normalise": False}, r"each mu_t must be a distribution over \(s, a\)"),
-    ({"weight_by_policy": False}, "sums to A\\^t: the forward recursion must weight"),
-    ({"start": "uniform"}, "starts from the uniform distribution; the initial distribution matters"),
-    ({"start": "moved"}, "D_0 is p0 already moved one step"),
-    ({"policy_time": "0"}, "used the first step's policy pi_0 at every step"),
-    ({"policy_time": "reversed"}, "time index of your policy is reversed"),
-    ({"policy_time": "next"}, "one step ahead"),
-    ({"optimistic": True}, "optimistic"),
-    ({"use_alpha": False}, "ignores the temperature"),
-    ({"recursion_time": "0"}, "in the forward recursion .*used the first step's policy pi_0 at every step"),
-    ({"recursion_time": "next"}, r"in the forward recursion .*one step ahead \(pi_\{t\+1\} at step t\)"),
-], ids=["unnormalised", "no-policy-weights", "uniform-start", "moved-start", "stationary-policy",
-        "reversed-time", "off-by-one", "optimistic", "no-temperature", "stationary-policy-in-recursion",
-        "off-by-one-in-recursion"])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"normalise": False}, r"each mu_t must be a distribution over \(s, a\)"),
+        ({"weight_by_policy": False}, "sums to A\\^t: the forward recursion must weight"),
+        (
+            {"start": "uniform"},
+            "starts from the uniform distribution; the initial distribution matters",
+        ),
+        ({"start": "moved"}, "D_0 is p0 already moved one step"),
+        ({"policy_time": "0"}, "used the first step's policy pi_0 at every step"),
+        ({"policy_time": "reversed"}, "time index of your policy is reversed"),
+        ({"policy_time": "next"}, "one step ahead"),
+        ({"optimistic": True}, "optimistic"),
+        ({"use_alpha": False}, "ignores the temperature"),
+        (
+            {"recursion_time": "0"},
+            "in the forward recursion .*used the first step's policy pi_0 at every step",
+        ),
+        (
+            {"recursion_time": "next"},
+            r"in the forward recursion .*one step ahead \(pi_\{t\+1\} at step t\)",
+        ),
+        ({"from_reward": True}, r"Slide erratum: .*Your policy comes from the rewards R"),
+        ({"policy_time": "last"}, r"Slide erratum: .*the last step's policy"),
+    ],
+    ids=[
+        "unnormalised",
+        "no-policy-weights",
+        "uniform-start",
+        "moved-start",
+        "stationary-policy",
+        "reversed-time",
+        "off-by-one",
+        "optimistic",
+        "no-temperature",
+        "stationary-policy-in-recursion",
+        "off-by-one-in-recursion",
+        "slide-erratum-policy-from-R",
+        "last-step-policy-is-the-erratum",
+    ],
+)
 def test_check_visitation_names_typical_mistakes(options, message):
     with pytest.raises(ExerciseError, match=message):
         check_visitation(with_options(visitation, **options))
@@ -117,8 +208,10 @@ def test_check_visitation_rejects_shape_nan_and_global_normalisation():
     with pytest.raises(ExerciseError, match=r"returned state marginals D_t\(s\), shape \(T, S\)"):
         check_visitation(lambda P, R, p0, T, alpha=1.0: visitation(P, R, p0, T, alpha).sum(axis=2))
     with pytest.raises(ExerciseError, match=r"has shape \(\d+, \d+, \d+\), expected"):
-        check_visitation(lambda P, R, p0, T, alpha=1.0: visitation(P, R, p0, T, alpha).transpose(0, 2, 1))
-    with pytest.raises(ExerciseError, match="NaN or inf"):
+        check_visitation(
+            lambda P, R, p0, T, alpha=1.0: visitation(P, R, p0, T, alpha).transpose(0, 2, 1)
+        )
+    with pytest.raises(ExerciseError, match=r"non-finite value.*the first is NaN"):
         check_visitation(lambda P, R, p0, T, alpha=1.0: visitation(P, R, p0, T, alpha) * np.nan)
     with pytest.raises(ExerciseError, match="normalised over all time steps together"):
         check_visitation(lambda P, R, p0, T, alpha=1.0: visitation(P, R, p0, T, alpha) / T)
@@ -135,7 +228,10 @@ def test_check_visitation_explains_overflow_for_large_rewards():
             D[t + 1] = np.einsum("s,sa,sap->p", D[t], pi[t], P)
         return D[:, :, None] * pi
 
-    with pytest.raises(ExerciseError, match=r"exp\(Q / alpha\) overflows .*input: 4 states, 2 actions, rewards of size 1000"):
+    with pytest.raises(
+        ExerciseError,
+        match=r"exp\(Q / alpha\) overflows .*input: 4 states, 2 actions, rewards of size 1000",
+    ):
         check_visitation(overflowing)
 
 
@@ -148,12 +244,16 @@ def test_check_irl_gradient_accepts_correct_answers(answer, capsys):
     assert capsys.readouterr().out.startswith("Exercise 8.2 passed:")
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"sign": -1.0}, "wrong sign"),
-    ({"divide": False}, "forgot to divide by the temperature alpha"),
-    ({"per_step": True}, "averaged the feature counts over the T time steps"),
-    ({"sum_demos": True}, "summed the expert's feature counts over the demonstrations"),
-], ids=["sign", "no-alpha", "per-step", "sum-demos"])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"sign": -1.0}, "wrong sign"),
+        ({"divide": False}, "forgot to divide by the temperature alpha"),
+        ({"per_step": True}, "averaged the feature counts over the T time steps"),
+        ({"sum_demos": True}, "summed the expert's feature counts over the demonstrations"),
+    ],
+    ids=["sign", "no-alpha", "per-step", "sum-demos"],
+)
 def test_check_irl_gradient_names_typical_mistakes(options, message):
     with pytest.raises(ExerciseError, match=message):
         check_irl_gradient(with_options(gradient, **options))
@@ -161,7 +261,10 @@ def test_check_irl_gradient_names_typical_mistakes(options, message):
 
 def test_check_irl_gradient_points_to_exercise_8_1_when_the_visitation_is_wrong():
     wrong = with_options(gradient, visitation_fn=with_options(visitation, start="uniform"))
-    with pytest.raises(ExerciseError, match=r"does not match the reference.*builds on your state_action_visitation \(Exercise 8\.1\)"):
+    with pytest.raises(
+        ExerciseError,
+        match=r"does not match the reference.*builds on your state_action_visitation \(Exercise 8\.1\)",
+    ):
         check_irl_gradient(wrong)
 
 
@@ -181,12 +284,16 @@ def test_check_maxent_irl_loop_accepts_correct_answers(answer, capsys):
     assert capsys.readouterr().out.startswith("Exercise 8.3 passed:")
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"sign": -1.0}, r"stepped \*down\* the gradient"),
-    ({"early": False}, "did not stop early"),
-    ({"extra": 1}, "one gradient step too many"),
-    ({"extra": -1}, "one gradient step too few"),
-], ids=["descent", "no-early-stop", "one-too-many", "one-too-few"])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"sign": -1.0}, r"stepped \*down\* the gradient"),
+        ({"early": False}, "did not stop early"),
+        ({"extra": 1}, "one gradient step too many"),
+        ({"extra": -1}, "one gradient step too few"),
+    ],
+    ids=["descent", "no-early-stop", "one-too-many", "one-too-few"],
+)
 def test_check_maxent_irl_loop_names_typical_mistakes(options, message):
     with pytest.raises(ExerciseError, match=message):
         check_maxent_irl_loop(with_options(loop, **options))
@@ -215,12 +322,23 @@ def test_check_maxent_irl_loop_points_to_exercise_8_2_when_the_gradient_is_wrong
 # ------------------------------------------------------------------ not attempted, crashes
 
 
-@pytest.mark.parametrize("check, exercise", [
-    (check_visitation, "8.1"), (check_irl_gradient, "8.2"), (check_maxent_irl_loop, "8.3"),
-])
+@pytest.mark.parametrize(
+    "check, exercise",
+    [
+        (check_visitation, "8.1"),
+        (check_irl_gradient, "8.2"),
+        (check_maxent_irl_loop, "8.3"),
+    ],
+)
 def test_checks_report_not_attempted(check, exercise):
     with pytest.raises(ExerciseNotAttempted, match=rf"Exercise {exercise} is not attempted yet"):
-        check(not_attempted)
+        check(not_attempted(exercise))
+
+
+def test_a_function_built_on_an_unattempted_exercise_says_which():
+    unattempted = with_options(gradient, visitation_fn=not_attempted("8.1"))
+    with pytest.raises(ExerciseNotAttempted, match=r"calls the function of Exercise 8\.1"):
+        check_irl_gradient(unattempted)
 
 
 def test_a_crash_keeps_the_students_error_and_no_dependency_note():

@@ -48,7 +48,11 @@ def student_logits(g_s, h_s, h_next, log_pi, gamma):
 
 def test_logits_accepts(capsys):
     check_airl_logits(student_logits)
-    check_airl_logits(lambda g_s, h_s, h_next, log_pi, gamma: adversarial.airl_logits(g_s, h_s, h_next, log_pi, gamma))
+    check_airl_logits(
+        lambda g_s, h_s, h_next, log_pi, gamma: adversarial.airl_logits(
+            g_s, h_s, h_next, log_pi, gamma
+        )
+    )
     assert capsys.readouterr().out.startswith("Exercise 10.1 passed:")
 
 
@@ -57,12 +61,29 @@ def test_logits_accepts(capsys):
     [
         (lambda g_s, h_s, h_next, log_pi, gamma: g_s + gamma * h_next - h_s, "miss the -log pi"),
         (lambda g_s, h_s, h_next, log_pi, gamma: g_s + gamma * h_next - h_s + log_pi, "wrong sign"),
-        (lambda g_s, h_s, h_next, log_pi, gamma: g_s + h_next - h_s - log_pi, "discount is missing"),
-        (lambda g_s, h_s, h_next, log_pi, gamma: g_s + h_s - gamma * h_next - log_pi, "wrong way round"),
-        (lambda g_s, h_s, h_next, log_pi, gamma: torch.sigmoid(g_s + gamma * h_next - h_s - log_pi), "you returned D"),
+        (
+            lambda g_s, h_s, h_next, log_pi, gamma: g_s + h_next - h_s - log_pi,
+            "discount is missing",
+        ),
+        (
+            lambda g_s, h_s, h_next, log_pi, gamma: g_s + h_s - gamma * h_next - log_pi,
+            "wrong way round",
+        ),
+        (
+            lambda g_s, h_s, h_next, log_pi, gamma: torch.sigmoid(
+                g_s + gamma * h_next - h_s - log_pi
+            ),
+            "you returned D",
+        ),
         (lambda g_s, h_s, h_next, log_pi, gamma: g_s - log_pi, "shaping term is missing"),
-        (lambda g_s, h_s, h_next, log_pi, gamma: (g_s + gamma * h_next - h_s - log_pi).detach(), "no gradient"),
-        (lambda g_s, h_s, h_next, log_pi, gamma: (g_s + gamma * h_next - h_s - log_pi)[:, None], "shape"),
+        (
+            lambda g_s, h_s, h_next, log_pi, gamma: (g_s + gamma * h_next - h_s - log_pi).detach(),
+            "no gradient",
+        ),
+        (
+            lambda g_s, h_s, h_next, log_pi, gamma: (g_s + gamma * h_next - h_s - log_pi)[:, None],
+            "shape",
+        ),
         (lambda g_s, h_s, h_next, log_pi, gamma: None, "return"),
     ],
 )
@@ -76,7 +97,9 @@ def test_logits_rejects(wrong, message):
 
 def student_loss(expert_logits, policy_logits):
     ones, zeros = torch.ones_like(expert_logits), torch.zeros_like(policy_logits)
-    return F.binary_cross_entropy_with_logits(expert_logits, ones) + F.binary_cross_entropy_with_logits(policy_logits, zeros)
+    return F.binary_cross_entropy_with_logits(
+        expert_logits, ones
+    ) + F.binary_cross_entropy_with_logits(policy_logits, zeros)
 
 
 def test_loss_accepts(capsys):
@@ -91,16 +114,60 @@ sp = F.softplus
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda expert_logits, policy_logits: sp(expert_logits).mean() + sp(-policy_logits).mean(), "labels are swapped"),
-        (lambda expert_logits, policy_logits: sp(-expert_logits).mean() + sp(-policy_logits).mean(), "log D where log"),
-        (lambda expert_logits, policy_logits: sp(expert_logits).mean() + sp(policy_logits).mean(), "expert term uses log"),
-        (lambda expert_logits, policy_logits: sp(-expert_logits).sum() + sp(policy_logits).sum(), "summed"),
-        (lambda expert_logits, policy_logits: torch.cat([sp(-expert_logits), sp(policy_logits)]).mean(), "averaged together"),
+        (
+            lambda expert_logits, policy_logits: (
+                sp(expert_logits).mean() + sp(-policy_logits).mean()
+            ),
+            "labels are swapped",
+        ),
+        (
+            lambda expert_logits, policy_logits: (
+                sp(-expert_logits).mean() + sp(-policy_logits).mean()
+            ),
+            "log D where log",
+        ),
+        (
+            lambda expert_logits, policy_logits: (
+                sp(expert_logits).mean() + sp(policy_logits).mean()
+            ),
+            "expert term uses log",
+        ),
+        (
+            lambda expert_logits, policy_logits: sp(-expert_logits).sum() + sp(policy_logits).sum(),
+            "summed",
+        ),
+        (
+            lambda expert_logits, policy_logits: torch.cat(
+                [sp(-expert_logits), sp(policy_logits)]
+            ).mean(),
+            "averaged together",
+        ),
         (lambda expert_logits, policy_logits: sp(-expert_logits).mean(), "policy term is missing"),
-        (lambda expert_logits, policy_logits: -(torch.log(torch.sigmoid(expert_logits)).mean() + torch.log(1 - torch.sigmoid(policy_logits)).mean()), "not finite"),
-        (lambda expert_logits, policy_logits: -(sp(-expert_logits).mean() + sp(policy_logits).mean()), "signs are flipped"),
-        (lambda expert_logits, policy_logits: torch.cat([sp(-expert_logits), sp(policy_logits)]), "scalar"),
-        (lambda expert_logits, policy_logits: (sp(-expert_logits).mean() + sp(policy_logits).mean()).item(), "no gradient"),
+        (
+            lambda expert_logits, policy_logits: (
+                -(
+                    torch.log(torch.sigmoid(expert_logits)).mean()
+                    + torch.log(1 - torch.sigmoid(policy_logits)).mean()
+                )
+            ),
+            "not finite",
+        ),
+        (
+            lambda expert_logits, policy_logits: (
+                -(sp(-expert_logits).mean() + sp(policy_logits).mean())
+            ),
+            "signs are flipped",
+        ),
+        (
+            lambda expert_logits, policy_logits: torch.cat([sp(-expert_logits), sp(policy_logits)]),
+            "scalar",
+        ),
+        (
+            lambda expert_logits, policy_logits: (
+                sp(-expert_logits).mean() + sp(policy_logits).mean()
+            ).item(),
+            "no gradient",
+        ),
     ],
 )
 def test_loss_rejects(wrong, message):
@@ -129,6 +196,7 @@ def _r(transform, grad=False):
             return transform(discriminator(obs, actions))
         with torch.no_grad():
             return transform(discriminator(obs, actions))
+
     return fn
 
 
@@ -157,3 +225,50 @@ def test_reward_backward_into_discriminator_is_caught():
 
     with pytest.raises(ExerciseError, match="left gradients"):
         check_gail_reward(leaky)
+
+
+def test_checks_call_positionally_so_renamed_parameters_pass(capsys):
+    check_airl_logits(lambda g, h, h_prime, logp, discount: g + discount * h_prime - h - logp)
+    check_discriminator_loss(lambda e, p: student_loss(e, p))
+    check_gail_reward(lambda disc, states, acts: disc(states, acts).detach())
+    assert capsys.readouterr().out.count(" passed: ") == 3
+
+
+@pytest.mark.parametrize(
+    "check, answer",
+    [
+        (
+            check_airl_logits,
+            lambda g_s, h_s, h_next, log_pi, gamma: (g_s + gamma * h_next - h_s - log_pi).float(),
+        ),
+        (
+            check_discriminator_loss,
+            lambda e, p: -(F.logsigmoid(e.float()).mean() + F.logsigmoid(-p.float()).mean()),
+        ),
+        (check_gail_reward, _r(lambda x: x.float())),
+    ],
+)
+def test_float32_answers_pass(check, answer, capsys):
+    check(answer)
+    assert " passed: " in capsys.readouterr().out
+
+
+def test_logits_gradient_cut_from_one_input():
+    def cut(g_s, h_s, h_next, log_pi, gamma):
+        return g_s + gamma * h_next.detach() - h_s - log_pi
+
+    with pytest.raises(ExerciseError, match=r"w\.r\.t\. h_next should be gamma"):
+        check_airl_logits(cut)
+
+
+def test_loss_clamped_logits_change_the_gradient():
+    def clamped(expert_logits, policy_logits):
+        e, p = expert_logits.clamp(-20, 20), policy_logits.clamp(-20, 20)
+        return (
+            student_loss(e, p)
+            + (sp(-expert_logits) - sp(-e)).mean().detach()
+            + (sp(policy_logits) - sp(p)).mean().detach()
+        )
+
+    with pytest.raises(ExerciseError, match=r"gradient w\.r\.t\. expert_logits differs"):
+        check_discriminator_loss(clamped)

@@ -61,7 +61,7 @@ def _student_making(exercise: Exercise, message: str):
                 wrong = mistake.fn(*args)
             except Exception:
                 continue
-            if exercise.call is not None:  # in-place exercises: the mistake is what it does
+            if exercise.mutates:  # in-place exercises: the mistake is what it does
                 return wrong
             if wrong is None:
                 continue

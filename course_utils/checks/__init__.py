@@ -158,6 +158,7 @@ class Answer:
     grads: tuple = ()  # one per tracked argument: a numpy array, or None when none arrived
     dtype: np.dtype | None = None  # the least precise float dtype among the outputs
     args: tuple = ()  # the arguments after the call
+    spread: tuple = ()  # per output: how far input rounding alone moves it (see _at_precision)
 
 
 # ------------------------------------------------------------------------- conversions
@@ -244,7 +245,7 @@ class Exercise:
     the text of an exception the student's code raises to a hint added to the feedback.
     ``accept``: published variants that are correct too (functions like the reference).
     ``after(fn, cases)``: checks of the function as a whole, run once every case passed
-    (statistics of a sampler, hidden state); they return feedback or None.
+    (statistics of a sampler, hidden state); they return feedback, (feedback, case) or None.
     ``float64``: why float64 is needed; empty when a float32 answer is acceptable.
     """
 
@@ -268,7 +269,12 @@ class Exercise:
 
     def __post_init__(self) -> None:
         self.outputs = tuple(Output(o) if isinstance(o, str) else o for o in self.outputs)
-        self.params = tuple(inspect.signature(self.reference).parameters)
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        self.params = tuple(
+            name
+            for name, p in inspect.signature(self.reference).parameters.items()
+            if p.kind in positional
+        )  # keyword-only knobs are not the student's
         _CHECKS[self.check_name] = self
 
     # ---- the check function of the notebooks
@@ -300,9 +306,9 @@ class Exercise:
         for case in cases:
             self._check_case(fn, case, cases)
         for check in self.after:
-            message = check(fn, cases)
+            message = check(fn, cases)  # feedback, or (feedback, the case it shows on), or None
             if message:
-                raise self.error(message)
+                raise self.error(*((message,) if isinstance(message, str) else message))
         print(f"Exercise {self.id} passed: " + self.success.format(n=len(cases)))
 
     def error(
@@ -498,8 +504,31 @@ class Exercise:
             eps = float(np.finfo(answer.dtype).eps)
             finite = np.abs(expected.values[k][np.isfinite(expected.values[k])])
             scale = max(1.0, float(finite.max())) if finite.size else 1.0
-            rtol, atol = max(rtol, 100 * eps), max(atol, 10 * eps * scale)
+            spread = expected.spread[k] if expected.spread else 0.0
+            rtol, atol = max(rtol, 100 * eps), max(atol, 10 * eps * scale, 4 * spread)
         return rtol, atol
+
+    def _at_precision(self, case: Case, dtype: np.dtype, expected: Answer) -> Answer:
+        """The reference for an answer of a lower precision: run on the inputs rounded to
+        ``dtype``, with ``spread`` the largest change of each output when those inputs move by a
+        few rounding steps (how much the input precision alone can move the answer)."""
+        try:
+            rounded = self.observe(self.reference, Case(case.name, _round(case.args, dtype)))
+            moved = [
+                self.observe(self.reference, Case(case.name, _round(case.args, dtype, k)))
+                for k in (1, 2)
+            ]
+        except Exception:  # a reference that refuses rounded inputs: judge on the originals
+            return expected
+        if rounded is None or any(m is None for m in moved):
+            return expected
+        with np.errstate(all="ignore"):
+            rounded.spread = tuple(
+                max(float(np.nanmax(np.abs(m.values[k] - v), initial=0.0)) for m in moved)
+                for k, v in enumerate(rounded.values)
+            )
+        rounded.dtype = expected.dtype
+        return rounded
 
     def _value_problem(self, answer: Answer, expected: Answer, case: Case) -> str | None:
         """The generic feedback on the first output that differs from the reference, or None."""
@@ -643,11 +672,7 @@ class Exercise:
         expected = self.observe(self.reference, case)
         answer = self.observe(fn, case, student=True)
         if _less_precise(answer, expected) and not self.float64:
-            # A float32 answer is compared with the reference on the float32-rounded inputs, at
-            # float32 precision: rounding the inputs alone can move an output by far more.
-            expected = self.observe(
-                self.reference, Case(case.name, _round(case.args, answer.dtype))
-            )
+            expected = self._at_precision(case, answer.dtype, expected)
         problem = self._value_problem(answer, expected, case)
         if problem:
             variant = self._accepted(answer, case)
@@ -718,16 +743,20 @@ def _less_precise(answer: Answer, expected: Answer) -> bool:
     )
 
 
-def _round(args: tuple, dtype: np.dtype) -> tuple:
-    """The floating-point arguments rounded to ``dtype`` (and kept in their own dtype)."""
+def _round(args: tuple, dtype: np.dtype, nudge: int = 0) -> tuple:
+    """The floating-point arguments in ``dtype``; with ``nudge``, first moved by up to 4 rounding
+    steps (random signs, seeded by ``nudge``)."""
+    rng = np.random.default_rng(nudge)
+    step = 4 * float(np.finfo(dtype).eps) if nudge else 0.0
 
     def one(a):
         if isinstance(a, np.ndarray) and a.dtype.kind == "f":
-            return a.astype(dtype).astype(a.dtype)
+            return (a * (1 + step * rng.choice([-1.0, 1.0], size=a.shape))).astype(dtype)
         if isinstance(a, torch.Tensor) and a.is_floating_point():
-            return a.detach().to(getattr(torch, dtype.name)).to(a.dtype)
+            sign = torch.as_tensor(rng.choice([-1.0, 1.0], size=tuple(a.shape)), dtype=a.dtype)
+            return (a.detach() * (1 + step * sign)).to(getattr(torch, dtype.name))
         if isinstance(a, float):
-            return float(dtype.type(a))
+            return float(dtype.type(a * (1 + step * rng.choice([-1.0, 1.0]))))
         if isinstance(a, tuple) and hasattr(a, "_fields"):  # a named tuple of tensors
             return type(a)(*(one(x) for x in a))
         return a

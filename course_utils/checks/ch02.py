@@ -1,733 +1,547 @@
 """Checks for chapter 02 (gradient estimators).
 
-* Exercise 2.1 ``score_function_gradient(r, mu, log_std, eps)``: 1/M Σ_j ∇φ log q_φ(z_j) r(z_j).
-* Exercise 2.2 ``reparam_gradient(r, mu, log_std, eps)``: 1/M Σ_j ∇φ r(mu + eps_j sigma).
-* Exercise 2.3 ``score_function_gradient_loo(rewards, logits, k)``: the categorical score
-  function with the leave-one-out baseline.
-
-Each check compares the student's function with :mod:`course_utils.estimators` on the same
-noise or samples (so the comparison is exact), names typical mistakes by recomputing them
-("mistake models": wrong sign, sum instead of mean, a missed chain rule, ...), checks that
-two calls on the same tensors agree and leave them untouched, and tests unbiasedness
-statistically against an exact gradient. When a wrong answer matches no mistake model, the
-statistical test tells the student whether it is biased or only uses the noise differently.
+2.1 ``score_function_gradient(r, mu, log_std, eps)``: 1/M Σ_j ∇φ log q_φ(z_j) r(z_j); 2.2
+``reparam_gradient(r, mu, log_std, eps)``: 1/M Σ_j ∇φ r(mu + eps_j sigma); 2.3
+``score_function_gradient_loo(rewards, logits, k)``: the categorical score function with the
+leave-one-out baseline. The references are :mod:`course_utils.estimators`; the noise eps and the
+samples k are inputs, so the comparison is exact. The mistakes are the reference with one knob
+changed. Once every case passes, two calls on the same inputs must agree (no hidden state) and the
+estimator must be unbiased on a closed-form example (the mean of 1000 estimates within 5 standard
+errors of the exact gradient); when a wrong answer matches no mistake, that test tells the
+student whether it is biased or only uses the noise differently.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Callable
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial, wraps
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .. import estimators as ref
-from . import (
-    Case,
-    ExerciseError,
-    as_array,
-    call_student,
-    check_shape,
-    compare_with_reference,
-    passed,
-)
+from . import Case, Exercise, Mistake, Output, as_array
 
-__all__ = [
-    "check_score_function_gradient",
-    "check_reparam_gradient",
-    "check_score_function_gradient_loo",
-]
+__all__ = ["check_reparam_gradient", "check_score_function_gradient"]
+__all__ += ["check_score_function_gradient_loo", "reference_loo", "reference_reparam"]
+__all__ += ["reference_score_function", "score_surrogate"]
 
-_F64 = torch.float64
-_RTOL, _ATOL = 1e-6, 1e-9
-_Z_MAX = 5.0  # a mean further than this many standard errors from the exact gradient is biased
-_PARTS = ("gradient w.r.t. mu", "gradient w.r.t. log_std")
 
-Mistake = tuple[str, Callable[[Case], "np.ndarray | None"]]  # (feedback, wrong answer on a case)
+def _paragraphs(block: str) -> dict[str, str]:
+    """``key: text`` paragraphs, separated by blank lines (line breaks become spaces)."""
+    return dict(" ".join(p.split()).split(": ", 1) for p in block.strip().split("\n\n"))
+
+
+# The feedback: shared, then 2.1, 2.2 and 2.3.
+_F = _paragraphs("""
+ascent: wrong sign: J(phi) = E[r] is maximized by gradient ASCENT (phi <- phi + alpha ∇φJ), so
+return ∇φJ itself, not the gradient of the loss -J.
+
+rows: the {name} has shape {shape}, one row per sample: average over the M={m} samples (axis 0) to
+get shape ({n},).
+
+axis: you averaged over the {} (axis 1) instead of over the M samples (axis 0).
+
+number: the {name} is a single number; it needs shape ({n},): average over the samples only.
+
+sum: you summed over the M samples; the estimator averages them: 1/M Σ_j.
+
+scale: torch.distributions rejected a negative scale: you passed log_std where the standard
+deviation belongs. Use sigma = log_std.exp().
+
+pair: return the tuple (grad_mu, grad_log_std), each of the shape of mu (`return grad_mu,
+grad_log_std`); your function returned {}.
+
+none: is None. A tensor's .grad stays None unless it requires grad and backward() reached it;
+torch.autograd.grad(objective, (mu, log_std)) returns the gradients directly.
+
+biased: your estimator is biased: averaged over 1000 independent draws of M={m} samples, its {what}
+is {mean:.4g} ± {se:.2g} (standard error), but the exact gradient of E[r] is {exact:.4g}, {z:.0f}
+standard errors away.
+
+twice: two calls with the same inputs gave different results. If you read .grad after backward(),
+gradients accumulate from call to call; use torch.autograd.grad, or make fresh leaves with
+mu = mu.detach().requires_grad_().
+
+nan: your gradient contains NaN on an input where some log_std < 0. A common cause is using log_std
+as the standard deviation (the log or square root of a negative number is NaN); sigma =
+log_std.exp().
+
+overflow: NaN for logits near 1000: exp(1000) overflows. Use torch.softmax or torch.log_softmax,
+which subtract the maximum logit first.
+
+chain: your d/d log_std is the gradient with respect to sigma: you forgot the chain rule through
+sigma = exp(log_std), d/d log_std = sigma * d/d sigma.
+
+unbiased: your estimates look unbiased on average, but they do not match the reference for the
+same noise eps. Use exactly the given eps (do not draw new noise) with z = mu + eps * log_std.exp(),
+and
+
+zero21: your gradient is exactly zero. The estimate 1/M Σ_j ∇φ log q(z_j) r(z_j) vanishes only if
+the score or r(z_j) got lost: hold z_j fixed, but differentiate log q with respect to mu and log_std
+(which must require grad if you use autograd).
+
+score21: For the Gaussian score, d log q / d log_std = (z - mu)^2 / sigma^2 - 1 = eps^2 - 1.
+
+minus_one: your d/d log_std misses the -1: d log q / d log_std = (z - mu)^2 / sigma^2 - 1 =
+eps^2 - 1; the -1 comes from the normaliser 1/sigma of the Gaussian density.
+
+mu0: your d/d mu has the wrong scale: d log q / d mu = (z - mu) / sigma^2 = eps / sigma.
+
+mu1: your d/d mu has the wrong scale: d log q / d mu = (z - mu) / sigma^2 = eps / sigma, and
+z - mu = eps * sigma, so you need to divide by sigma^2.
+
+no_r21: you forgot the factor r(z_j): the estimator is 1/M Σ_j ∇φ log q(z_j) r(z_j); without r it
+estimates E[∇φ log q] = 0.
+
+no_score: you forgot the score ∇φ log q_φ(z_j): the estimator multiplies each r(z_j) by the
+gradient of log q at that sample, 1/M Σ_j ∇φ log q(z_j) r(z_j).
+
+pathwise: this is the reparameterization estimate (you differentiated r through z = mu + eps sigma).
+Exercise 2.1 asks for the score function: hold z_j and r(z_j) fixed and differentiate only
+log q_φ(z_j).
+
+z_in_q: z_j must be a constant in the score function: the log q you differentiated still depended
+on mu and log_std through z = mu + eps * sigma. Compute z (and r(z)) under torch.no_grad(), or call
+.detach(), before evaluating log q(z).
+
+z_in_r: r(z_j) is still attached to the graph: you held z_j fixed in log q but computed r from
+z = mu + eps * sigma built from mu and log_std, so autograd added the biased term
+1/M Σ_j log q(z_j) ∇φ r(z_j). Compute z and r(z) under torch.no_grad() (or .detach() them) and
+differentiate only log q.
+
+z_in_both: z_j and r(z_j) must be constants in the score function: with z = mu + eps * sigma in the
+graph of both factors of log q(z_j) r(z_j), autograd also differentiated r through z (a biased term
+1/M Σ_j log q(z_j) ∇φ r(z_j)), and log q(mu + eps sigma) = -eps^2/2 - log sigma lost its score.
+Compute z and r(z) under torch.no_grad(), then differentiate log q(z).
+
+slide: Slide erratum: the slide's "just use the policy gradient", 1/M Σ_j ∇φ log q_φ(z_j) r(z_j),
+comes from RL, where r has no path to φ; here r(z) is differentiable in z, and ∇φ acts on log q
+only.
+
+log_std21: you used log_std as the standard deviation; sigma = log_std.exp().
+
+path21: autograd found no path from mu and log_std to your surrogate 1/M Σ_j log q(z_j) r(z_j):
+make fresh leaves mu = mu.detach().requires_grad_() (the same for log_std) and compute log q(z_j)
+from them; only z_j and r(z_j) stay constant.
+
+recipe21: 1/M Σ_j ∇φ log q(z_j) r(z_j) with ∇_mu log q = eps / sigma, ∇_log_std log q = eps^2 - 1.
+
+zero22: your gradient is exactly zero: z was cut off from mu and log_std (by .detach(),
+torch.no_grad(), numpy, or a fresh tensor), so autograd sees r(z) as a constant. The
+reparameterization trick needs the path mu, log_std -> z = mu + eps * exp(log_std) -> r(z).
+
+sigma_cut: your gradient w.r.t. log_std is zero: sigma = exp(log_std) was detached (or sampled
+without a gradient path), so only mu receives a gradient. Keep z = mu + eps * log_std.exp() in the
+graph.
+
+dz22: Here dz/d log_std = eps * sigma, not eps: build z from log_std.exp() and let autograd
+differentiate with respect to log_std.
+
+log_std22: you used log_std as the standard deviation: z = mu + eps * log_std.exp(), not
+mu + eps * log_std.
+
+score22: this is the score-function estimate of Exercise 2.1. Here differentiate r itself through
+z = mu + eps * sigma: the gradient of 1/M Σ_j r(mu + eps_j sigma).
+
+path22: autograd found no path from mu and log_std to your objective: z was cut off from them (by
+.detach(), torch.no_grad(), .item(), numpy, or building a new tensor). Keep
+z = mu + eps * log_std.exp() inside the graph, on tensors with requires_grad=True.
+
+recipe22: the gradient of 1/M Σ_j r(mu + eps_j * exp(log_std)) with respect to mu and log_std.
+
+zero23: your gradient is exactly zero. Two usual causes: the baseline for sample j is r(k_j)
+itself, so every term r(k_j) - b_j vanishes (b_j must leave sample j out, b_j = 1/(M-1) Σ_{i≠j}
+r(k_i)); or you averaged over the K categories (axis 1) instead of over the M samples (axis 0): each
+score e_k - softmax(logits) sums to zero over the categories.
+
+sign23: wrong sign: the estimate is 1/M Σ_j (r(k_j) - b_j) ∇ log q(k_j), the gradient to ASCEND.
+
+all_mean: your baseline is the mean of all M rewards, including r(k_j) itself. It then depends on
+the sample it multiplies, which biases the estimate: on average it shrinks the gradient by the
+factor (M-1)/M. Leave sample j out: b_j = 1/(M-1) Σ_{i≠j} r(k_i).
+
+by_m: your leave-one-out baseline divides by M; the mean of the M-1 other rewards divides by M-1.
+
+no_baseline: you subtracted no baseline: that is the plain score-function estimate, unbiased but
+with a much larger variance. Subtract b_j = 1/(M-1) Σ_{i≠j} r(k_i) from r(k_j).
+
+no_r23: you forgot the factor r(k_j) - b_j: without it you average the scores, whose expectation
+is E[∇ log q] = 0.
+
+biased23: A baseline keeps the estimate unbiased only if b_j does not depend on the sample k_j it
+multiplies.
+
+unbiased23: your estimates look unbiased on average but differ from the leave-one-out estimate on
+the same samples: use the given samples k, the baseline b_j = 1/(M-1) Σ_{i≠j} r(k_i), and average
+(r(k_j) - b_j)(e_(k_j) - softmax(logits)) over j.
+""")
 
 
 def _t(x) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=float), dtype=_F64)
+    return torch.as_tensor(np.asarray(x, dtype=float), dtype=torch.float64)
 
 
-# ---------------------------------------------------------------------------------------
-# inputs
+def _knobs(fn: Callable) -> Callable:
+    """``_knobs(f)(**knobs)``: ``f`` with some keyword knobs set (one typical mistake)."""
+    return lambda **knobs: partial(fn, **knobs)
 
 
-def _wavy_reward(z: torch.Tensor) -> torch.Tensor:
+def _times(fn: Callable, factor: float | None = None) -> Callable:
+    """``fn`` with its outputs multiplied by ``factor`` (None: by M, the length of the last input)."""
+
+    def wrong(*args):
+        out, f = fn(*args), args[-1].shape[0] if factor is None else factor
+        return tuple(f * o for o in out) if isinstance(out, tuple) else f * out
+
+    return wrong
+
+
+def _shape_hint(name: str, shape: tuple, m: int, n: int, axis_1: str) -> str | None:
+    """Feedback on an output of shape (M, n), (M,) or () where (n,) is expected."""
+    if shape == (m, n):
+        return _F["rows"].format(name=name, shape=shape, m=m, n=n)
+    if shape == (m,) and m != n:
+        return f"the {name} has shape ({m},), not ({n},): " + _F["axis"].format(axis_1)
+    if shape == () and n > 1:
+        return _F["number"].format(name=name, n=n)
+    return None
+
+
+# ----------------------------------------------------------------------- the harness, extended
+
+
+@dataclass
+class _Estimator(Exercise):
+    """An exercise on a gradient estimator. Once every case passes, two calls on the same inputs
+    must agree and :meth:`bias` must find no bias on ``closed_form``; when a wrong answer matches
+    no mistake, that test chooses between the feedback ``biased`` and ``unbiased``."""
+
+    closed_form: tuple = ()  # (repeat helper of estimators.py, its arguments, exact gradient, M)
+    state_case: int = 0
+    biased: str = ""
+    unbiased: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.after = [self._same_twice, lambda fn, cases: self.bias(fn)]
+        self.fallbacks = [self._verdict]
+
+    def run(self, fn: Callable, seed: int = 0) -> None:
+        __tracebackhide__ = True
+        pair = len(self.outputs) == 2 and callable(fn) and not isinstance(fn, type)
+        self.student = self._guarded(fn) if pair else fn
+        super().run(self.student, seed)  # the fallback runs self.student again
+
+    def _guarded(self, fn: Callable) -> Callable:
+        """``fn``, with feedback in the exercise's terms when it does not return a pair of
+        gradients (a tensor's ``.grad`` read without backward() is None)."""
+
+        @wraps(fn)
+        def student(*args):
+            out = fn(*args)
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                shape = f" of shape {tuple(out.shape)}" if hasattr(out, "shape") else ""
+                got = "None" if out is None else f"a {type(out).__name__}{shape}"
+                raise self.error(_F["pair"].format(got))
+            if any(o is None for o in out):
+                name = self.outputs[[o is None for o in out].index(True)].name
+                raise self.error(f"the {name} {_F['none']}")
+            return out
+
+        return student
+
+    def arrays(self, out) -> list[np.ndarray]:
+        """The outputs of one call as float64 arrays (copies)."""
+        return [np.array(as_array(o), float) for o in (out if len(self.outputs) > 1 else (out,))]
+
+    def _same_twice(self, fn: Callable, cases) -> str | None:
+        __tracebackhide__ = True
+        case = Case("the same inputs, passed twice", cases[self.state_case].args)
+        args = self._fresh_args(case)
+        first = self.arrays(self.call_student(fn, case, args)[0])
+        second = self.arrays(self.call_student(fn, case, args)[0])
+        same = all(np.allclose(a, b, 1e-6, 1e-9) for a, b in zip(first, second, strict=True))
+        return None if same else _F["twice"]
+
+    def bias(self, fn: Callable) -> str | None:
+        """Feedback when the mean of 1000 estimates of ``fn`` on the closed-form case is more than
+        5 standard errors off the exact gradient."""
+        repeat, args, exact, m = self.closed_form
+        case = Case(f"the closed-form case of the unbiasedness test (M={m})")
+
+        def estimator(*args):
+            args = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+            out = self.arrays(self.call_student(fn, case, args)[0])
+            return [torch.as_tensor(a) for a in out] if len(out) > 1 else torch.as_tensor(out[0])
+
+        estimates = repeat(estimator, *args, n_samples=m, n_reps=1000, seed=2024)
+        mean, se = estimates.mean(0).ravel(), estimates.std(0, ddof=1).ravel() / np.sqrt(1000)
+        z = np.abs(mean - exact.ravel()) / np.maximum(se, 1e-12)
+        i = int(np.argmax(z))
+        if z[i] <= 5.0:
+            return None
+        names = ("mu", "log_std") if len(self.outputs) == 2 else ("logits",)
+        what = [f"d/d {p}[{j}]" for p in names for j in range(exact.shape[-1])][i]
+        return _F["biased"].format(
+            m=m, what=what, mean=mean[i], se=se[i], exact=exact.ravel()[i], z=z[i]
+        )
+
+    def _verdict(self, actual, expected, case: Case) -> str | None:
+        __tracebackhide__ = True
+        if len(self.outputs) == 1:
+            actual, expected = [actual], [expected]
+        pairs = zip(actual, expected, strict=True)
+        if any(a.shape != e.shape or not np.isfinite(a).all() for a, e in pairs):
+            return None  # the generic shape and NaN feedback says it better
+        message = self.bias(self.student)
+        return f"{message} {self.biased}" if message else self.unbiased
+
+
+# ----------------------------------------------------------------------- Exercises 2.1 and 2.2
+
+
+def _wavy(z: torch.Tensor) -> torch.Tensor:
     """r(z) = Σ_k sin(z_k) - 0.1 |z|^2: not quadratic, so no closed-form shortcut works."""
     return torch.sin(z).sum(-1) - 0.1 * (z**2).sum(-1)
 
 
-def _loglik_like_reward(z: torch.Tensor) -> torch.Tensor:
+def _minus_50(z: torch.Tensor) -> torch.Tensor:
     """r(z) = -50 - |z - 1|^2 / 2: large and negative, like log p(x|z) + log p(z)."""
     return -50.0 - 0.5 * ((z - 1.0) ** 2).sum(-1)
 
 
 def _gaussian_cases(rng: np.random.Generator) -> list[Case]:
     """Cases (r, mu, log_std, eps): d = 1 to 5, M = 1 to 1000, sigma = 0.05 to 7.4."""
+    a = rng.normal(size=(3, 3))
+    full = ref.QuadraticReward(_t(a @ a.T + np.eye(3)), _t(rng.normal(size=3)))
+    square = ref.QuadraticReward(_t([[2.0]]), _t([2.0]))
+    rewards = {square: "r(z) = -(z - 2)^2", full: "quadratic r with a full matrix A"}
+    rewards |= {_wavy: "r(z) = sum(sin z) - 0.1 |z|^2", _minus_50: "r(z) = -50 - |z - 1|^2 / 2"}
 
-    def case(name, r, mu, log_std, m):
-        mu, log_std = np.asarray(mu, float), np.asarray(log_std, float)
-        eps = rng.normal(size=(m, mu.shape[0]))
-        return Case(name, (r, _t(mu), _t(log_std), _t(eps)))
+    def case(m, mu, log_std, r, what):
+        mu, log_std, eps = _t(mu), _t(log_std), _t(rng.normal(size=(m, len(mu))))
+        return Case(f"d={len(mu)}, M={m}, {what}, {rewards[r]}", (r, mu, log_std, eps))
 
-    square = ref.QuadraticReward(_t([[2.0]]), _t([2.0]))  # -(z - 2)^2
-    full_a = rng.normal(size=(3, 3))
-    full = ref.QuadraticReward(_t(full_a @ full_a.T + np.eye(3)), _t(rng.normal(size=3)))
     return [
-        case("d=1, M=1, sigma=1, r(z) = -(z - 2)^2", square, [0.3], [0.0], 1),
-        case("d=1, M=64, small sigma=0.05, r(z) = -(z - 2)^2", square, [-0.5], [np.log(0.05)], 64),
-        case("d=3, M=200, sigma=(0.5, 1.5, 3), quadratic r with a full matrix A", full,
-             rng.normal(size=3), np.log([0.5, 1.5, 3.0]), 200),
-        case("d=2, M=2 (as many samples as dimensions), r(z) = sum(sin z) - 0.1 |z|^2",
-             _wavy_reward, [0.4, -1.2], [-0.3, 0.2], 2),
-        case("d=4, M=1000, large sigma=e^2, r(z) = sum(sin z) - 0.1 |z|^2",
-             _wavy_reward, rng.normal(size=4), [2.0, 2.0, 2.0, 2.0], 1000),
-        case("d=2, M=10, log_std > 0, r(z) = -50 - |z - 1|^2 / 2",
-             _loglik_like_reward, [0.5, -0.5], [0.4, 0.9], 10),
-        case("d=5, M=1, random mu and sigma, r(z) = -50 - |z - 1|^2 / 2",
-             _loglik_like_reward, rng.normal(size=5), rng.uniform(-1.0, 1.0, size=5), 1),
+        case(1, [0.3], [0.0], square, "sigma=1"),
+        case(64, [-0.5], [np.log(0.05)], square, "small sigma=0.05"),
+        case(200, rng.normal(size=3), np.log([0.5, 1.5, 3.0]), full, "sigma=(0.5, 1.5, 3)"),
+        case(2, [0.4, -1.2], [-0.3, 0.2], _wavy, "as many samples as dimensions"),
+        case(1000, rng.normal(size=4), [2.0] * 4, _wavy, "large sigma=e^2"),
+        case(10, [0.5, -0.5], [0.4, 0.9], _minus_50, "log_std > 0"),
+        case(1, rng.normal(size=5), rng.uniform(-1.0, 1.0, size=5), _minus_50, "random mu, sigma"),
     ]
+
+
+def _gaussian_shapes(actual, expected, case: Case) -> str | None:
+    m, d = case.args[3].shape
+    hints = (
+        _shape_hint(o.name, a.shape, m, d, "d dimensions")
+        for o, a in zip(_OUT, actual, strict=True)
+    )
+    nan = any(not np.isfinite(a).all() for a in actual) and (case.args[2] < 0).any()
+    return next(filter(None, hints), _F["nan"] if nan else None)
+
+
+_QUADRATIC = ref.QuadraticReward(_t([[2.0, 0.5], [0.5, 1.0]]), _t([1.0, -1.0]))
+_STAT = (_QUADRATIC, _t([0.0, 0.5]), _t([0.3, -0.5]))  # (r, mu, log_std): a closed-form case
+_EXACT = torch.stack(_QUADRATIC.gradient(*_STAT[1:])).numpy()
+
+
+def reference_score_function(
+    r, mu, log_std, eps, *, axis=0, mu_power=-1, minus_one=1.0, chain=True, drop=""
+):
+    """1/M Σ_j ∇φ log q(z_j) r(z_j) with the analytic scores eps / sigma and eps^2 - 1.
+
+    The keyword knobs reproduce the typical mistakes: averaging over ``axis``, the score of mu
+    eps * sigma^mu_power, the -1 of the score of log_std, its chain rule, a ``drop``ped factor.
+    """
+    with torch.no_grad():
+        std = log_std.exp()
+        rewards = torch.ones_like(eps[:, :1]) if drop == "r" else r(mu + eps * std)[:, None]
+        s_mu, s_log_std = eps * std**mu_power, (eps**2 - minus_one) / (1.0 if chain else std)
+        if drop == "score":
+            s_mu = s_log_std = torch.ones_like(eps)
+        return (rewards * s_mu).mean(axis), (rewards * s_log_std).mean(axis)
+
+
+def score_surrogate(r, mu, log_std, eps, *, graph="", constant=1.0, log_std_as=""):
+    """Autograd on the surrogate 1/M Σ_j log q(z_j) r(z_j), with fresh leaves mu and log_std.
+
+    Correct with the defaults (z_j and r(z_j) constants). The knobs: ``graph`` "q", "r" or "qr",
+    where z stays in the graph (of log q, of r); log q without its ``constant`` -log(2 pi)/2 (it
+    multiplies ∇φ r when r is in the graph); log_std used as the scale of log q (``log_std_as``
+    "scale") or also of the sample ("both"), only where log_std > 0.
+    """
+    if log_std_as and not (log_std > 0).all():
+        return None
+    mu, log_std = mu.detach().requires_grad_(True), log_std.detach().requires_grad_(True)
+    s = log_std if log_std_as else log_std.exp()
+    z = mu + eps * (log_std if log_std_as == "both" else log_std.exp())
+    log_q = -0.5 * (((z if "q" in graph else z.detach()) - mu) / s) ** 2 - torch.log(s)
+    log_q = (log_q - 0.5 * math.log(2 * math.pi) * constant).sum(-1)
+    surrogate = (log_q * r(z if "r" in graph else z.detach())).mean()
+    return torch.autograd.grad(surrogate, (mu, log_std), materialize_grads=True)
+
+
+def reference_reparam(
+    r, mu, log_std, eps, *, axis=0, chain=True, log_std_as_sigma=False, sigma_in_graph=1.0
+):
+    """1/M Σ_j ∇φ r(mu + eps_j sigma) from the per-sample ∇_z r(z_j): ∇_mu = ∇_z r and
+    ∇_log_std = ∇_z r * dz/d log_std. The keyword knobs reproduce the typical mistakes."""
+    s = log_std if log_std_as_sigma else log_std.exp()
+    z = (mu + eps * s).detach().requires_grad_(True)
+    (grad_z,) = torch.autograd.grad(r(z).sum(), z)
+    dz = (eps if log_std_as_sigma or not chain else eps * s) * sigma_in_graph
+    return grad_z.mean(axis), (grad_z * dz).mean(axis)
+
+
+def _crashes(no_path: str) -> dict[str, str]:
+    """Hints for the usual torch errors (no graph from mu and log_std, a negative scale)."""
+    return {"does not require grad": no_path, "not have been used": no_path, "scale": _F["scale"]}
+
+
+_OUT = (Output("gradient w.r.t. mu", 1e-6, 1e-9), Output("gradient w.r.t. log_std", 1e-6, 1e-9))
+_GAUSSIAN = dict(cases=_gaussian_cases, outputs=_OUT, diagnoses=[_gaussian_shapes], state_case=2)
+_GAUSSIAN |= dict(closed_form=(ref.repeat_gaussian_estimator, _STAT, _EXACT, 16))
+_SCORE, _SURROGATE, _REPARAM = map(
+    _knobs, (reference_score_function, score_surrogate, reference_reparam)
+)
+
+SCORE_FUNCTION = _Estimator(
+    id="2.1",
+    check_name="check_score_function_gradient",
+    reference=ref.score_function_gradient,
+    mistakes=[
+        Mistake(_F["zero21"], _times(ref.score_function_gradient, 0.0)),
+        Mistake(_F["ascent"], _times(ref.score_function_gradient, -1.0)),
+        Mistake(_F["sum"], _times(ref.score_function_gradient)),
+        Mistake(_F["axis"].format("d dimensions"), _SCORE(axis=1)),
+        Mistake(f"{_F['chain']} {_F['score21']}", _SCORE(chain=False)),
+        Mistake(_F["minus_one"], _SCORE(minus_one=0.0)),
+        Mistake(_F["mu0"], _SCORE(mu_power=0)),
+        Mistake(_F["mu1"], _SCORE(mu_power=1)),
+        Mistake(_F["no_r21"], _SCORE(drop="r")),
+        Mistake(_F["no_score"], _SCORE(drop="score")),
+        Mistake(_F["pathwise"], ref.reparam_gradient),
+        Mistake(_F["z_in_q"], _SURROGATE(graph="q")),
+        *(
+            Mistake(f"{_F['z_in_r']} {_F['slide']}", _SURROGATE(graph="r", constant=c))
+            for c in (1, 0)
+        ),
+        *(
+            Mistake(f"{_F['z_in_both']} {_F['slide']}", _SURROGATE(graph="qr", constant=c))
+            for c in (1, 0)
+        ),
+        *(Mistake(_F["log_std21"], _SURROGATE(log_std_as=s)) for s in ("scale", "both")),
+    ],
+    crashes=_crashes(_F["path21"]),
+    biased=f"Compare your code with {_F['recipe21']}",
+    unbiased=f"{_F['unbiased']} {_F['recipe21']}",
+    success="the score-function estimate matches the reference on {n} inputs (d = 1 to 5, M = 1 to "
+    "1000, sigma = 0.05 to 7.4) and is unbiased on a quadratic reward.",
+    **_GAUSSIAN,
+)
+check_score_function_gradient = SCORE_FUNCTION.check
+
+REPARAM = _Estimator(
+    id="2.2",
+    check_name="check_reparam_gradient",
+    reference=ref.reparam_gradient,
+    mistakes=[
+        Mistake(_F["zero22"], _times(ref.reparam_gradient, 0.0)),
+        Mistake(_F["sigma_cut"], _REPARAM(sigma_in_graph=0.0)),
+        Mistake(_F["ascent"], _times(ref.reparam_gradient, -1.0)),
+        Mistake(
+            f"{_F['sum']} Differentiate r(z).mean(), not r(z).sum().", _times(ref.reparam_gradient)
+        ),
+        Mistake(_F["axis"].format("d dimensions"), _REPARAM(axis=1)),
+        Mistake(f"{_F['chain']} {_F['dz22']}", _REPARAM(chain=False)),
+        Mistake(_F["log_std22"], _REPARAM(log_std_as_sigma=True)),
+        Mistake(_F["score22"], ref.score_function_gradient),
+    ],
+    crashes=_crashes(_F["path22"]),
+    biased=f"Compare your code with {_F['recipe22']}",
+    unbiased=f"{_F['unbiased']} {_F['recipe22']}",
+    success="the reparameterization estimate matches the reference on {n} inputs (d = 1 to 5, M = 1 "
+    "to 1000, sigma = 0.05 to 7.4) and is unbiased on a quadratic reward.",
+    **_GAUSSIAN,
+)
+check_reparam_gradient = REPARAM.check
+
+
+# ----------------------------------------------------------------------- Exercise 2.3
 
 
 def _categorical_cases(rng: np.random.Generator) -> list[Case]:
     """Cases (rewards, logits, k): K = 2 to 6, M = 2 to 200, logits near 1000."""
 
-    def case(name, rewards, logits, m):
+    def case(m, rewards, logits, what):
         logits = np.asarray(logits, float)
         p = np.exp(logits - logits.max())
         k = rng.choice(len(logits), size=m, p=p / p.sum())
         if m > 2 and len(np.unique(k)) == 1:  # make sure the baseline matters
             k[0] = (k[0] + 1) % len(logits)
-        return Case(name, (_t(rewards), _t(logits), torch.as_tensor(k, dtype=torch.int64)))
+        args = (_t(rewards), _t(logits), torch.as_tensor(k, dtype=torch.int64))
+        return Case(f"K={len(logits)}, M={m}, {what}", args)
 
     return [
-        case("K=2 categories, M=2 samples", [1.0, -2.0], [0.3, -0.2], 2),
-        case("K=5, M=5 (as many samples as categories)", rng.normal(size=5), rng.normal(size=5), 5),
-        case("K=4, M=200, rewards near -100 (like log-likelihoods)", -100 + rng.normal(size=4),
-             rng.normal(size=4), 200),
-        case("K=6, M=3, logits near +1000", rng.normal(size=6), 1000 + rng.normal(size=6), 3),
-        case("K=3, M=50, nearly deterministic logits (-15, 0, 15)", [2.0, -1.0, 0.5],
-             [-15.0, 0.0, 15.0], 50),
-        case("K=5, M=2, negative and positive rewards", [-3.0, 4.0, 0.0, 1.0, -1.0],
-             rng.normal(size=5), 2),
+        case(2, [1.0, -2.0], [0.3, -0.2], "the smallest case"),
+        case(5, rng.normal(size=5), rng.normal(size=5), "as many samples as categories"),
+        case(200, -100 + rng.normal(size=4), rng.normal(size=4), "rewards near -100"),
+        case(3, rng.normal(size=6), 1000 + rng.normal(size=6), "logits near +1000"),
+        case(50, [2.0, -1.0, 0.5], [-15.0, 0.0, 15.0], "nearly deterministic logits (-15, 0, 15)"),
+        case(2, [-3.0, 4.0, 0.0, 1.0, -1.0], rng.normal(size=5), "negative and positive rewards"),
     ]
 
 
-# Closed-form cases of the statistical unbiasedness tests: the exact gradient is known.
-_STAT_REWARD = ref.QuadraticReward(_t([[2.0, 0.5], [0.5, 1.0]]), _t([1.0, -1.0]))
-_STAT_MU, _STAT_LOG_STD = _t([0.0, 0.5]), _t([0.3, -0.5])
-_STAT_M, _STAT_REPS = 16, 1000
-_CAT_REWARDS = _t([-11.0, -9.0, -12.0, -7.0, -10.0])
-_CAT_LOGITS = _t([0.5, -0.3, 1.0, -1.0, 0.0])
-_CAT_M, _CAT_REPS = 3, 1000
+def reference_loo(rewards, logits, k, *, baseline="others", denominator=-1, reward=True):
+    """1/M Σ_j (r(k_j) - b_j)(e_(k_j) - softmax(logits)) with b_j = 1/(M-1) Σ_{i≠j} r(k_i).
 
-
-# ---------------------------------------------------------------------------------------
-# machinery shared by the three checks
-
-
-def _require_callable(exercise: str, fn) -> None:
-    __tracebackhide__ = True
-    if not callable(fn):
-        raise ExerciseError(
-            f"Exercise {exercise}: expected a function, got {type(fn).__name__}. "
-            "Pass the function itself, without calling it (no parentheses)."
-        )
-
-
-def _explain(mistakes: list[Mistake], actual: np.ndarray, expected: np.ndarray,
-             case: Case) -> str | None:
-    """The feedback of the first mistake model that reproduces ``actual`` on ``case``."""
-    if actual.shape != expected.shape or not np.isfinite(actual).all():
-        return None
-    for message, model in mistakes:
-        wrong = model(case)
-        if wrong is None:
-            continue
-        wrong = np.asarray(wrong, dtype=float)
-        if wrong.shape != actual.shape or np.allclose(wrong, expected, rtol=_RTOL, atol=_ATOL):
-            continue  # this mistake makes no difference on this input
-        if np.allclose(actual, wrong, rtol=1e-5, atol=1e-8):
-            return message
-    return None
-
-
-def _diagnose_with(exercise: str, mistakes: list[Mistake], student: Callable, reference: Callable,
-                   cases: list[Case], fallback: Callable[[], str]):
-    """A ``diagnose`` hook for :func:`compare_with_reference` built from mistake models.
-
-    A mistake can be invisible on the failing input (the chain rule through sigma when
-    sigma = 1), so the other inputs are tried too. ``fallback()``, a statistical test of
-    the student's function, runs when no model explains the answer.
+    The keyword knobs reproduce the typical mistakes (the reference uses the defaults).
     """
+    m, r = k.shape[0], rewards[k]
+    b = {"others": (r.sum() - r) / (m + denominator), "all": r.mean(), "none": 0.0}[baseline]
+    weights = (r - b) if reward else torch.ones_like(r)
+    scores = F.one_hot(k, logits.shape[0]).to(logits.dtype) - torch.softmax(logits, -1)
+    return (weights[:, None] * scores).mean(0)
 
-    def diagnose(actual: np.ndarray, expected: np.ndarray, case: Case) -> str | None:
-        __tracebackhide__ = True
-        if actual.shape != expected.shape or not np.isfinite(actual).all():
-            return None  # the shape and NaN hooks, or the generic message, say it better
-        message = _explain(mistakes, actual, expected, case)
-        if message:
-            return message
-        for other in cases:
-            if other is case:
-                continue
-            try:
-                other_actual = as_array(exercise, call_student(exercise, student, other))
-            except ExerciseError:
-                continue
-            other_expected = np.asarray(other.call(reference), dtype=float)
-            message = _explain(mistakes, other_actual, other_expected, other)
-            if message:
-                return f"{message} (It shows on the input: {other.name}.)"
-        return fallback()
 
-    return diagnose
-
-
-def _chain(*hooks):
-    """Combine ``diagnose`` hooks: the first one with something to say wins."""
-
-    def diagnose(actual, expected, case):
-        __tracebackhide__ = True
-        for hook in hooks:
-            message = hook(actual, expected, case)
-            if message:
-                return message
-        return None
-
-    return diagnose
-
-
-def _bias_message(mean: np.ndarray, se: np.ndarray, exact: np.ndarray, labels: list[str],
-                  reps: int, m: int) -> str | None:
-    """Feedback when some mean estimate is more than ``_Z_MAX`` standard errors off."""
-    z = (np.abs(mean - exact) / np.maximum(se, 1e-12)).ravel()
-    if not (z > _Z_MAX).any():
-        return None
-    i = int(np.argmax(z))
-    return (
-        f"your estimator is biased: averaged over {reps} independent draws of M={m} samples, "
-        f"its {labels[i]} is {mean.ravel()[i]:.4g} ± {se.ravel()[i]:.2g} (standard error), but "
-        f"the exact gradient of E[r] is {exact.ravel()[i]:.4g}, {z[i]:.0f} standard errors away."
-    )
-
-
-class _SharedCase(Case):
-    """A case whose arguments are passed as they are (not copied), to catch hidden state."""
-
-    def call(self, fn: Callable):
-        return fn(*self.args, **self.kwargs)
-
-
-def _check_state(exercise: str, fn: Callable, args: tuple) -> None:
-    """Two calls on the same tensors must agree and leave the tensors as they were."""
-    __tracebackhide__ = True
-    args = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
-    before = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-    case = _SharedCase("the same inputs, passed twice", args)
-    first = as_array(exercise, call_student(exercise, fn, case))
-    second = as_array(exercise, call_student(exercise, fn, case))
-    for original, now, position in zip(before, args, ("first", "second", "third", "fourth")):
-        if isinstance(now, torch.Tensor) and not torch.equal(original, now.detach()):
-            raise ExerciseError(
-                f"Exercise {exercise}: your function changed its {position} argument in place. "
-                "Work on copies (x = x.detach().clone()) instead of modifying the caller's tensors."
-            )
-    if not np.allclose(first, second, rtol=_RTOL, atol=_ATOL):
-        raise ExerciseError(
-            f"Exercise {exercise}: two calls with the same inputs gave different results. If you "
-            "read mu.grad after backward(), gradients accumulate from call to call; use "
-            "torch.autograd.grad, or make fresh leaves with mu = mu.detach().requires_grad_()."
-        )
-
-
-# ---------------------------------------------------------------------------------------
-# the Gaussian estimators (Exercises 2.1 and 2.2)
-
-_BROKEN_PATH = {
-    "2.1": (
-        "autograd found no path from mu and log_std to your surrogate 1/M Σ_j log q(z_j) r(z_j): "
-        "make fresh leaves mu = mu.detach().requires_grad_() (the same for log_std) and compute "
-        "log q(z_j) from them; only z_j and r(z_j) stay constant."
-    ),
-    "2.2": (
-        "autograd found no path from mu and log_std to your objective: z was cut off from them "
-        "(by .detach(), torch.no_grad(), .item(), numpy, or building a new tensor). Keep "
-        "z = mu + eps * log_std.exp() inside the graph, on tensors with requires_grad=True."
-    ),
-}
-
-
-def _pair_output(exercise: str, fn: Callable) -> Callable:
-    """Wrap a Gaussian estimator: validate its (grad_mu, grad_log_std) and stack it to (2, d)."""
-
-    @functools.wraps(fn)
-    def wrapped(r, mu, log_std, eps):
-        __tracebackhide__ = True
-        d, m = mu.shape[0], eps.shape[0]
-        try:
-            out = fn(r, mu, log_std, eps)
-        except RuntimeError as exc:
-            text = str(exc)
-            if "does not require grad" in text or "not have been used in the graph" in text:
-                raise ExerciseError(
-                    f"Exercise {exercise}: {_BROKEN_PATH[exercise]} (torch said: {text})"
-                ) from exc
-            raise
-        except ValueError as exc:
-            if "parameter scale" in str(exc):
-                raise ExerciseError(
-                    f"Exercise {exercise}: torch.distributions rejected a negative scale: you "
-                    "passed log_std where the standard deviation belongs. Use "
-                    "sigma = log_std.exp()."
-                ) from exc
-            raise
-        if out is None:
-            raise ExerciseError(
-                f"Exercise {exercise}: your function returned None. Did you forget "
-                "`return grad_mu, grad_log_std`?"
-            )
-        if not isinstance(out, (tuple, list)) or len(out) != 2:
-            what = (f"an object of shape {tuple(out.shape)}" if hasattr(out, "shape")
-                    else type(out).__name__)
-            raise ExerciseError(
-                f"Exercise {exercise}: return a pair `grad_mu, grad_log_std` (two arrays of shape "
-                f"({d},)), got {what}."
-            )
-        parts = []
-        for value, name in zip(out, _PARTS):
-            if value is None:
-                raise ExerciseError(
-                    f"Exercise {exercise}: the {name} is None. A tensor's .grad stays None unless "
-                    "it requires grad and backward() reached it; torch.autograd.grad(objective, "
-                    "(mu, log_std)) returns the gradients directly."
-                )
-            array = as_array(exercise, value, name)
-            if array.shape == (m, d):
-                raise ExerciseError(
-                    f"Exercise {exercise}: the {name} has shape {array.shape}, one row per sample: "
-                    f"average over the M={m} samples (axis 0) to get shape ({d},)."
-                )
-            if array.shape == (m,) and m != d:
-                raise ExerciseError(
-                    f"Exercise {exercise}: the {name} has shape ({m},): you averaged over the d "
-                    f"dimensions (axis 1, here d={d}) instead of over the M samples (axis 0)."
-                )
-            if array.shape == () and d > 1:
-                raise ExerciseError(
-                    f"Exercise {exercise}: the {name} is a single number; it needs one entry per "
-                    f"dimension of mu, shape ({d},). Average over the samples only (axis 0)."
-                )
-            check_shape(exercise, array, (d,), name)
-            parts.append(array.astype(float))
-        return np.stack(parts)
-
-    return wrapped
-
-
-def _stack(grad_mu: torch.Tensor, grad_log_std: torch.Tensor) -> np.ndarray:
-    return torch.stack([grad_mu.detach(), grad_log_std.detach()]).numpy()
-
-
-def _pieces(case: Case):
-    """rewards (M, 1), eps (M, d), sigma (d,) of a Gaussian case."""
-    r, mu, log_std, eps = case.args
-    std = torch.exp(log_std)
-    with torch.no_grad():
-        rewards = r(mu + eps * std)[:, None]
-    return rewards, eps, std
-
-
-def _average(mu_terms: torch.Tensor, log_std_terms: torch.Tensor, axis: int = 0):
-    """Average per-sample terms (M, d) over ``axis``; None when axis 1 gives another shape."""
-    if axis == 1 and mu_terms.shape[0] != mu_terms.shape[1]:
-        return None
-    return _stack(mu_terms.mean(axis), log_std_terms.mean(axis))
-
-
-def _replace(answer: np.ndarray, row: int, values) -> np.ndarray:
-    answer = answer.copy()
-    answer[row] = values
-    return answer
-
-
-def _if_log_std_positive(model: Callable) -> Callable:
-    """Mistakes that treat log_std as sigma only make sense (without NaN) for log_std > 0."""
-    return lambda case: model(case) if (case.args[2] > 0).all() else None
-
-
-def _score_surrogate(case: Case, *, detach_z: bool, detach_r: bool, scale_is_log_std: bool):
-    """Gradients of 1/M Σ log N(z_j; mu, s) r(z_j) under (mis)readings of the recipe."""
-    r, mu, log_std, eps = case.args
-    mu = mu.clone().requires_grad_(True)
-    log_std = log_std.clone().requires_grad_(True)
-    scale = log_std if scale_is_log_std else torch.exp(log_std)
-    z = mu + eps * scale
-    z = z.detach() if detach_z else z
-    rewards = r(z).detach() if detach_r else r(z)
-    log_q = -0.5 * ((z - mu) / scale) ** 2 - torch.log(torch.abs(scale))
-    grads = torch.autograd.grad((log_q.sum(-1) * rewards).mean(), (mu, log_std),
-                                allow_unused=True)
-    return _stack(*(torch.zeros_like(mu) if g is None else g for g in grads))
-
-
-def _pathwise(case: Case, *, scale_is_log_std: bool = False) -> np.ndarray:
-    """Gradient of 1/M Σ r(mu + eps_j s) with s = sigma (correct) or s = log_std (mistake)."""
-    r, mu, log_std, eps = case.args
-    mu = mu.clone().requires_grad_(True)
-    log_std = log_std.clone().requires_grad_(True)
-    scale = log_std if scale_is_log_std else torch.exp(log_std)
-    return _stack(*torch.autograd.grad(r(mu + eps * scale).mean(), (mu, log_std)))
-
-
-def _pathwise_per_sample(case: Case) -> tuple[torch.Tensor, torch.Tensor]:
-    """∇_z r(z_j) and ∇_z r(z_j) * eps_j * sigma, one row per sample: (M, d) each."""
-    r, mu, log_std, eps = case.args
-    std = torch.exp(log_std)
-    z = (mu + eps * std).detach().requires_grad_(True)
-    (grad_z,) = torch.autograd.grad(r(z).sum(), z)
-    return grad_z, grad_z * eps * std
-
-
-def _score_reference(case: Case) -> np.ndarray:
-    return _stack(*ref.score_function_gradient(*case.args))
-
-
-def _reparam_reference(case: Case) -> np.ndarray:
-    return _stack(*ref.reparam_gradient(*case.args))
-
-
-def _sum_instead_of_mean(reference: Callable[[Case], np.ndarray]) -> Callable:
-    def model(case):
-        m = case.args[3].shape[0]
-        return m * reference(case) if m > 1 else None
-
-    return model
-
-
-def _zeros(case: Case) -> np.ndarray:
-    return np.zeros((2, case.args[1].shape[0]))
-
-
-def _gaussian_nan_hint(actual: np.ndarray, expected: np.ndarray, case: Case) -> str | None:
-    nan = actual.shape == expected.shape and not np.isfinite(actual).all()
-    if nan and (case.args[2] < 0).any():
-        return ("your gradient contains NaN on an input where some log_std < 0. A common cause is "
-                "using log_std as the standard deviation (the log or square root of a negative "
-                "number is NaN); sigma = log_std.exp().")
-    return None
-
-
-def _gaussian_statistics(exercise: str, wrapped: Callable):
-    """Mean and standard error of the estimates on the closed-form case, and the exact gradient."""
-    __tracebackhide__ = True
-    generator = torch.Generator().manual_seed(2024)
-    estimates = np.empty((_STAT_REPS, 2, 2))
-    for rep in range(_STAT_REPS):
-        eps = torch.randn(_STAT_M, 2, generator=generator, dtype=_F64)
-        case = Case(f"the closed-form case (quadratic r, d=2, M={_STAT_M})",
-                    (_STAT_REWARD, _STAT_MU.clone(), _STAT_LOG_STD.clone(), eps))
-        estimates[rep] = call_student(exercise, wrapped, case)
-    exact = _stack(*_STAT_REWARD.gradient(_STAT_MU, _STAT_LOG_STD))
-    return estimates.mean(0), estimates.std(0, ddof=1) / np.sqrt(_STAT_REPS), exact
-
-
-_GAUSSIAN_LABELS = ["d/d mu[0]", "d/d mu[1]", "d/d log_std[0]", "d/d log_std[1]"]
-
-
-def _run_gaussian_check(exercise: str, student: Callable, reference: Callable,
-                        mistakes: list[Mistake], recipe: str, seed: int) -> int:
-    """Compare, diagnose, check hidden state and unbiasedness; return the number of cases."""
-    __tracebackhide__ = True
-    _require_callable(exercise, student)
-    wrapped = _pair_output(exercise, student)
-    cases = _gaussian_cases(np.random.default_rng(seed))
-
-    def stacked_reference(*args):
-        return _stack(*reference(*args))
-
-    def fallback() -> str:
-        __tracebackhide__ = True
-        biased = _bias_message(*_gaussian_statistics(exercise, wrapped), _GAUSSIAN_LABELS,
-                               _STAT_REPS, _STAT_M)
-        if biased:
-            return f"{biased} Compare your code with {recipe}."
-        return ("your estimates look unbiased on average, but they do not match the reference for "
-                "the same noise eps. Use exactly the given eps (do not draw new noise) with "
-                f"z = mu + eps * log_std.exp(), and {recipe}.")
-
-    diagnose = _chain(_gaussian_nan_hint, _diagnose_with(
-        exercise, mistakes, wrapped, stacked_reference, cases, fallback))
-    n = compare_with_reference(
-        exercise, wrapped, stacked_reference, cases,
-        name="gradient estimate (row 0: d/d mu, row 1: d/d log_std)",
-        rtol=_RTOL, atol=_ATOL, diagnose=diagnose,
-    )
-    _check_state(exercise, wrapped, cases[2].args)
-    biased = _bias_message(*_gaussian_statistics(exercise, wrapped), _GAUSSIAN_LABELS,
-                           _STAT_REPS, _STAT_M)
-    if biased:
-        raise ExerciseError(f"Exercise {exercise}: {biased}")
-    return n
-
-
-_ASCENT = ("wrong sign: J(phi) = E[r] is maximized by gradient ASCENT (phi <- phi + alpha ∇φJ), "
-           "so return ∇φJ itself, not the gradient of the loss -J.")
-_CHAIN_RULE = ("your d/d log_std is the gradient with respect to sigma: you forgot the chain rule "
-               "through sigma = exp(log_std), d/d log_std = sigma * d/d sigma.")
-
-
-def _score_mistakes() -> list[Mistake]:
-    def terms(case):
-        rewards, eps, std = _pieces(case)
-        return rewards, eps, std, _score_reference(case)
-
-    def chain_rule(case):
-        *_, std, answer = terms(case)
-        return _replace(answer, 1, answer[1] / std.numpy())
-
-    def missing_minus_one(case):
-        rewards, eps, _, answer = terms(case)
-        return _replace(answer, 1, (rewards * eps**2).mean(0).numpy())
-
-    def mu_score_times(power):
-        def model(case):
-            rewards, eps, std, answer = terms(case)
-            return _replace(answer, 0, (rewards * eps * std**power).mean(0).numpy())
-        return model
-
-    def wrong_axis(case):
-        rewards, eps, std, _ = terms(case)
-        return _average(rewards * eps / std, rewards * (eps**2 - 1), axis=1)
-
-    def missing_reward(case):
-        _, eps, std, _ = terms(case)
-        return _average(eps / std, eps**2 - 1)
-
-    def missing_score(case):
-        rewards, *_ = terms(case)
-        return np.full((2, case.args[1].shape[0]), rewards.mean().item())
-
-    z_not_constant = (
-        "z_j must be a constant in the score function: the log q you differentiated still "
-        "depended on mu and log_std through z = mu + eps * sigma. Compute z (and r(z)) under "
-        "torch.no_grad(), or call .detach(), before evaluating log q(z)."
-    )
-    return [
-        ("your gradient is exactly zero. The estimate 1/M Σ_j ∇φ log q(z_j) r(z_j) vanishes only "
-         "if the score or r(z_j) got lost: hold z_j fixed, but differentiate log q with respect "
-         "to mu and log_std (which must require grad if you use autograd).", _zeros),
-        (_ASCENT, lambda case: -_score_reference(case)),
-        ("you summed over the M samples; the estimator averages them: 1/M Σ_j.",
-         _sum_instead_of_mean(_score_reference)),
-        ("you averaged over the d dimensions (axis 1) instead of over the M samples (axis 0).",
-         wrong_axis),
-        (_CHAIN_RULE + " For the Gaussian score, d log q / d log_std = (z - mu)^2 / sigma^2 - 1 "
-         "= eps^2 - 1.", chain_rule),
-        ("your d/d log_std misses the -1: d log q / d log_std = (z - mu)^2 / sigma^2 - 1 = "
-         "eps^2 - 1; the -1 comes from the normaliser 1/sigma of the Gaussian density.",
-         missing_minus_one),
-        ("your d/d mu has the wrong scale: d log q / d mu = (z - mu) / sigma^2 = eps / sigma.",
-         mu_score_times(0)),
-        ("your d/d mu has the wrong scale: d log q / d mu = (z - mu) / sigma^2 = eps / sigma, "
-         "and z - mu = eps * sigma, so you need to divide by sigma^2.", mu_score_times(1)),
-        ("you forgot the factor r(z_j): the estimator is 1/M Σ_j ∇φ log q(z_j) r(z_j); without "
-         "r it estimates E[∇φ log q] = 0.", missing_reward),
-        ("you forgot the score ∇φ log q_φ(z_j): the estimator multiplies each r(z_j) by the "
-         "gradient of log q at that sample, 1/M Σ_j ∇φ log q(z_j) r(z_j).", missing_score),
-        ("this is the reparameterization estimate (you differentiated r through "
-         "z = mu + eps sigma). Exercise 2.1 asks for the score function: hold z_j and r(z_j) "
-         "fixed and differentiate only log q_φ(z_j).", _reparam_reference),
-        (z_not_constant, lambda case: _score_surrogate(case, detach_z=False, detach_r=True,
-                                                       scale_is_log_std=False)),
-        (z_not_constant, lambda case: _score_surrogate(case, detach_z=False, detach_r=False,
-                                                       scale_is_log_std=False)),
-        ("you used log_std as the standard deviation; sigma = log_std.exp().",
-         _if_log_std_positive(lambda case: _score_surrogate(case, detach_z=True, detach_r=True,
-                                                            scale_is_log_std=True))),
-    ]
-
-
-def check_score_function_gradient(score_function_gradient: Callable, seed: int = 0) -> None:
-    """Exercise 2.1: ``score_function_gradient(r, mu, log_std, eps) -> (grad_mu, grad_log_std)``."""
-    __tracebackhide__ = True
-    n = _run_gaussian_check(
-        "2.1", score_function_gradient, ref.score_function_gradient, _score_mistakes(),
-        "1/M Σ_j ∇φ log q(z_j) r(z_j) with ∇_mu log q = eps / sigma, ∇_log_std log q = eps^2 - 1",
-        seed,
-    )
-    passed("2.1", f"the score-function estimate matches the reference on {n} inputs (d = 1 to 5, "
-                  "M = 1 to 1000, sigma = 0.05 to 7.4) and is unbiased on a quadratic reward.")
-
-
-def _reparam_mistakes() -> list[Mistake]:
-    def chain_rule(case):
-        answer = _reparam_reference(case)
-        return _replace(answer, 1, answer[1] / torch.exp(case.args[2]).numpy())
-
-    def wrong_axis(case):
-        return _average(*_pathwise_per_sample(case), axis=1)
-
-    return [
-        ("your gradient is exactly zero: z was cut off from mu and log_std (by .detach(), "
-         "torch.no_grad(), numpy, or a fresh tensor), so autograd sees r(z) as a constant. The "
-         "reparameterization trick needs the path mu, log_std -> z = mu + eps * exp(log_std) "
-         "-> r(z).", _zeros),
-        ("your gradient w.r.t. log_std is zero: sigma = exp(log_std) was detached (or sampled "
-         "without a gradient path), so only mu receives a gradient. Keep "
-         "z = mu + eps * log_std.exp() in the graph.",
-         lambda case: _replace(_reparam_reference(case), 1, 0.0)),
-        (_ASCENT, lambda case: -_reparam_reference(case)),
-        ("you summed over the M samples; the estimator averages them: differentiate "
-         "r(z).mean(), not r(z).sum().", _sum_instead_of_mean(_reparam_reference)),
-        ("you averaged over the d dimensions (axis 1) instead of over the M samples (axis 0).",
-         wrong_axis),
-        (_CHAIN_RULE + " Here dz/d log_std = eps * sigma, not eps: build z from log_std.exp() "
-         "and let autograd differentiate with respect to log_std.", chain_rule),
-        ("you used log_std as the standard deviation: z = mu + eps * log_std.exp(), not "
-         "mu + eps * log_std.",
-         _if_log_std_positive(lambda case: _pathwise(case, scale_is_log_std=True))),
-        ("this is the score-function estimate of Exercise 2.1. Here differentiate r itself "
-         "through z = mu + eps * sigma: the gradient of 1/M Σ_j r(mu + eps_j sigma).",
-         _score_reference),
-    ]
-
-
-def check_reparam_gradient(reparam_gradient: Callable, seed: int = 0) -> None:
-    """Exercise 2.2: ``reparam_gradient(r, mu, log_std, eps) -> (grad_mu, grad_log_std)``."""
-    __tracebackhide__ = True
-    n = _run_gaussian_check(
-        "2.2", reparam_gradient, ref.reparam_gradient, _reparam_mistakes(),
-        "the gradient of 1/M Σ_j r(mu + eps_j * exp(log_std)) with respect to mu and log_std",
-        seed,
-    )
-    passed("2.2", f"the reparameterization estimate matches the reference on {n} inputs (d = 1 "
-                  "to 5, M = 1 to 1000, sigma = 0.05 to 7.4) and is unbiased on a quadratic "
-                  "reward.")
-
-
-# ---------------------------------------------------------------------------------------
-# Exercise 2.3: categorical score function with a leave-one-out baseline
-
-_LOO_FORMULA = "b_j = 1/(M-1) Σ_{i≠j} r(k_i)"
-
-
-def _loo_pieces(case: Case):
-    """rewards of the samples r (M,), M, q (K,), one-hot samples (M, K)."""
-    rewards, logits, k = case.args
-    onehot = torch.nn.functional.one_hot(k, logits.shape[0]).to(_F64)
-    return rewards[k], k.shape[0], torch.softmax(logits, -1), onehot
-
-
-def _with_baseline(baseline: Callable) -> Callable[[Case], np.ndarray]:
-    """The estimate 1/M Σ_j (r_j - b_j)(e_kj - q) for ``baseline(r, M) -> b`` (M,) or scalar."""
-
-    def model(case):
-        r, m, q, onehot = _loo_pieces(case)
-        return ((r - baseline(r, m))[:, None] * (onehot - q)).mean(0).numpy()
-
-    return model
-
-
-def _loo_reference(case: Case) -> np.ndarray:
-    return ref.categorical_score_gradient_loo(*case.args).numpy()
-
-
-def _loo_mistakes() -> list[Mistake]:
-    def missing_reward(case):
-        _, _, q, onehot = _loo_pieces(case)
-        return (onehot - q).mean(0).numpy()
-
-    return [
-        ("your gradient is exactly zero. Two usual causes: the baseline for sample j is r(k_j) "
-         "itself, so every term r(k_j) - b_j vanishes (b_j must leave sample j out, "
-         f"{_LOO_FORMULA}); or you averaged over the K categories (axis 1) instead of over the "
-         "M samples (axis 0): each score e_k - softmax(logits) sums to zero over the categories.",
-         lambda case: np.zeros(case.args[1].shape)),
-        ("wrong sign: the estimate is 1/M Σ_j (r(k_j) - b_j) ∇ log q(k_j), the gradient to "
-         "ASCEND.", lambda case: -_loo_reference(case)),
-        ("your baseline is the mean of all M rewards, including r(k_j) itself. It then depends "
-         "on the sample it multiplies, which biases the estimate: on average it shrinks the "
-         f"gradient by the factor (M-1)/M. Leave sample j out: {_LOO_FORMULA}.",
-         _with_baseline(lambda r, m: r.mean())),
-        ("your leave-one-out baseline divides by M; the mean of the M-1 other rewards divides "
-         "by M-1.", _with_baseline(lambda r, m: (r.sum() - r) / m)),
-        ("you subtracted no baseline: that is the plain score-function estimate, unbiased but "
-         f"with a much larger variance. Subtract {_LOO_FORMULA} from r(k_j).",
-         lambda case: ref.categorical_score_gradient(*case.args).numpy()),
-        ("you summed over the M samples; the estimator averages them: 1/M Σ_j.",
-         lambda case: case.args[2].shape[0] * _loo_reference(case)),
-        ("you forgot the factor r(k_j) - b_j: without it you average the scores, whose "
-         "expectation is E[∇ log q] = 0.", missing_reward),
-    ]
-
-
-def _loo_shape_and_nan(actual: np.ndarray, expected: np.ndarray, case: Case) -> str | None:
+def _loo_shapes(actual: np.ndarray, expected: np.ndarray, case: Case) -> str | None:
     _, logits, k = case.args
-    m, n_cat = k.shape[0], logits.shape[0]
-    if actual.shape == (m, n_cat):
-        return (f"your result has shape {actual.shape}, one row per sample: average over the "
-                f"M={m} samples (axis 0) to get shape ({n_cat},).")
-    if actual.shape == (m,) and m != n_cat:
-        return (f"your result has shape ({m},): you averaged over the K categories (axis 1, here "
-                f"K={n_cat}) instead of over the M samples (axis 0).")
-    if actual.shape == () and n_cat > 1:
-        return f"your result is a single number; it needs one entry per logit, shape ({n_cat},)."
-    if actual.shape == expected.shape and not np.isfinite(actual).all() and logits.max() > 500:
-        return ("NaN for logits near 1000: exp(1000) overflows. Use torch.softmax or "
-                "torch.log_softmax, which subtract the maximum logit first.")
-    return None
+    hint = _shape_hint("gradient estimate", actual.shape, len(k), len(logits), "K categories")
+    nan = actual.shape == expected.shape and not np.isfinite(actual).all() and logits.max() > 500
+    return hint or (_F["overflow"] if nan else None)
 
 
-def _loo_statistics(exercise: str, student: Callable):
-    """Mean and standard error of the estimates on the 5-category case, and the exact gradient."""
-    __tracebackhide__ = True
-    generator = torch.Generator().manual_seed(2024)
-    probs = torch.softmax(_CAT_LOGITS, -1)
-    n_cat = _CAT_LOGITS.shape[0]
-    estimates = np.empty((_CAT_REPS, n_cat))
-    for rep in range(_CAT_REPS):
-        k = torch.multinomial(probs, _CAT_M, replacement=True, generator=generator)
-        case = Case(f"the closed-form case (K={n_cat}, M={_CAT_M})",
-                    (_CAT_REWARDS.clone(), _CAT_LOGITS.clone(), k))
-        result = as_array(exercise, call_student(exercise, student, case), "gradient estimate")
-        check_shape(exercise, result, (n_cat,), "gradient estimate", case.name)
-        estimates[rep] = result
-    exact = ref.categorical_exact_gradient(_CAT_REWARDS, _CAT_LOGITS).numpy()
-    return estimates.mean(0), estimates.std(0, ddof=1) / np.sqrt(_CAT_REPS), exact
-
-
-_LOO_LABELS = [f"d/d logits[{i}]" for i in range(_CAT_LOGITS.shape[0])]
-
-
-def check_score_function_gradient_loo(score_function_gradient_loo: Callable, seed: int = 0) -> None:
-    """Exercise 2.3: ``score_function_gradient_loo(rewards, logits, k) -> grad_logits`` (K,)."""
-    __tracebackhide__ = True
-    exercise, student = "2.3", score_function_gradient_loo
-    _require_callable(exercise, student)
-
-    def fallback() -> str:
-        __tracebackhide__ = True
-        biased = _bias_message(*_loo_statistics(exercise, student), _LOO_LABELS, _CAT_REPS, _CAT_M)
-        if biased:
-            return (f"{biased} A baseline keeps the estimate unbiased only if b_j does not depend "
-                    "on the sample k_j it multiplies.")
-        return ("your estimates look unbiased on average but differ from the leave-one-out "
-                "estimate on the same samples: use the given samples k, the baseline "
-                f"{_LOO_FORMULA}, and average (r(k_j) - b_j)(e_(k_j) - softmax(logits)) over j.")
-
-    cases = _categorical_cases(np.random.default_rng(seed))
-    diagnose = _chain(_loo_shape_and_nan, _diagnose_with(
-        exercise, _loo_mistakes(), student, ref.categorical_score_gradient_loo, cases, fallback))
-    n = compare_with_reference(
-        exercise, student, ref.categorical_score_gradient_loo, cases,
-        name="gradient estimate", rtol=_RTOL, atol=_ATOL, diagnose=diagnose,
-    )
-    _check_state(exercise, student, cases[1].args)
-    biased = _bias_message(*_loo_statistics(exercise, student), _LOO_LABELS, _CAT_REPS, _CAT_M)
-    if biased:
-        raise ExerciseError(f"Exercise {exercise}: {biased}")
-    passed(exercise, f"the leave-one-out estimate matches the reference on {n} inputs (K = 2 to 6, "
-                     "M = 2 to 200, logits near 1000) and is unbiased on a 5-category example.")
+_CAT = (_t([-11.0, -9.0, -12.0, -7.0, -10.0]), _t([0.5, -0.3, 1.0, -1.0, 0.0]))  # rewards, logits
+_CAT_EXACT = ref.categorical_exact_gradient(*_CAT).numpy()
+_LOO = _knobs(reference_loo)
+LOO = _Estimator(
+    id="2.3",
+    check_name="check_score_function_gradient_loo",
+    reference=ref.categorical_score_gradient_loo,
+    cases=_categorical_cases,
+    outputs=[Output("gradient estimate", 1e-6, 1e-9)],
+    diagnoses=[_loo_shapes],
+    mistakes=[
+        Mistake(_F["zero23"], _times(ref.categorical_score_gradient_loo, 0.0)),
+        Mistake(_F["sign23"], _times(ref.categorical_score_gradient_loo, -1.0)),
+        Mistake(_F["all_mean"], _LOO(baseline="all")),
+        Mistake(_F["by_m"], _LOO(denominator=0)),
+        Mistake(_F["no_baseline"], _LOO(baseline="none")),
+        Mistake(_F["sum"], _times(ref.categorical_score_gradient_loo)),
+        Mistake(_F["no_r23"], _LOO(reward=False)),
+    ],
+    closed_form=(ref.repeat_categorical_estimator, _CAT, _CAT_EXACT, 3),
+    state_case=1,
+    biased=_F["biased23"],
+    unbiased=_F["unbiased23"],
+    success="the leave-one-out estimate matches the reference on {n} inputs (K = 2 to 6, M = 2 to "
+    "200, logits near 1000) and is unbiased on a 5-category example.",
+)
+check_score_function_gradient_loo = LOO.check
