@@ -20,14 +20,17 @@ import warnings
 
 import numpy as np
 from scipy import sparse
+from scipy.special import entr
 
 from .mdp import validate_distribution, validate_transitions
 
 __all__ = [
-    "soft_max",
     "backward_messages",
-    "soft_policy",
+    "forward_log_messages",
     "forward_messages",
+    "soft_max",
+    "soft_policy",
+    "soft_policy_evaluation",
     "soft_value_iteration",
     "value_iteration",
 ]
@@ -88,7 +91,9 @@ class _Transitions:
         scaled = v[self.matrix.indices] / alpha
         m = np.maximum.reduceat(scaled, self._row_starts)
         weights = self.matrix.data * np.exp(scaled - np.repeat(m, self._row_lengths))
-        return (alpha * (m + np.log(np.add.reduceat(weights, self._row_starts)))).reshape(self.S, self.A)
+        return (alpha * (m + np.log(np.add.reduceat(weights, self._row_starts)))).reshape(
+            self.S, self.A
+        )
 
     def propagate(self, d: np.ndarray, pi: np.ndarray) -> np.ndarray:
         """Next-state distribution sum_{s,a} d(s) pi(a|s) P(s'|s,a), shape (S,)."""
@@ -156,7 +161,9 @@ def forward_messages(P: np.ndarray, pi: np.ndarray, p0: np.ndarray, horizon: int
     pi = np.asarray(pi, dtype=np.float64)
     stationary = pi.shape == (S, A)
     if not stationary and not (pi.ndim == 3 and pi.shape[1:] == (S, A) and pi.shape[0] >= T):
-        raise ValueError(f"pi must have shape (S, A) = {(S, A)} or (T, S, A) with T >= {T}, got {pi.shape}")
+        raise ValueError(
+            f"pi must have shape (S, A) = {(S, A)} or (T, S, A) with T >= {T}, got {pi.shape}"
+        )
     sums = pi.sum(axis=-1)
     if not np.allclose(sums, 1.0, atol=1e-8):
         where = np.unravel_index(np.argmax(np.abs(sums - 1)), sums.shape)
@@ -183,15 +190,24 @@ def _discounted_iteration(P, R, gamma, tol, max_iter, backup):
             break
         V = V_new
     else:
-        warnings.warn(f"value iteration did not reach tol={tol:g} in {max_iter} iterations", RuntimeWarning)
+        warnings.warn(
+            f"value iteration did not reach tol={tol:g} in {max_iter} iterations",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     # One last backup so that V is exactly backup(Q): policies built from (Q, V) then normalise.
     Q = R + gamma * expect(V_new)
     return Q, backup(Q)
 
 
 def soft_value_iteration(
-    P: np.ndarray, R: np.ndarray, *, gamma: float, alpha: float = 1.0,
-    tol: float = 1e-10, max_iter: int = 100_000,
+    P: np.ndarray,
+    R: np.ndarray,
+    *,
+    gamma: float,
+    alpha: float = 1.0,
+    tol: float = 1e-10,
+    max_iter: int = 100_000,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Discounted soft value iteration: Q = R + gamma E_{s'}[V(s')], V = alpha logsumexp(Q / alpha).
 
@@ -206,3 +222,50 @@ def value_iteration(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Hard value iteration: Q = R + gamma E_{s'}[V(s')], V = max_a Q. Returns Q (S, A), V (S,)."""
     return _discounted_iteration(P, R, gamma, tol, max_iter, lambda Q: Q.max(axis=-1))
+
+
+def _log_matmul(log_w: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """log sum_{s,a} P[s, a, s'] exp(log_w[s, a]), shape (S,), without overflow or underflow.
+
+    The maximum is taken per next state s' over the pairs (s, a) that can reach it, so a state
+    reachable only from very unlikely pairs keeps a finite value; an unreachable one gets -inf.
+    """
+    scores = np.where(P > 0, log_w[:, :, None], -np.inf)  # (S, A, S')
+    m = scores.max(axis=(0, 1))
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return m + np.log(np.sum(P * np.exp(scores - m), axis=(0, 1)))
+
+
+def forward_log_messages(P: np.ndarray, R: np.ndarray, p0: np.ndarray, horizon: int) -> np.ndarray:
+    """log alpha_t(s) = log p(s_t = s, O_{0:t-1}), shape (T, S), with p(a|s) = 1 and p(O|s,a) = exp(r).
+
+    alpha_0 = p0 and alpha_{t+1}(s') = sum_{s,a} p(s'|s,a) exp(r(s,a)) alpha_t(s) (slides, "Forward
+    messages", unnormalised: the optimality factor of step t is kept with the state, so that
+    p(s_t | O_{0:T-1}) is proportional to alpha_t(s_t) beta_t(s_t)); -inf for unreachable states.
+    """
+    P = validate_transitions(P)
+    S, A, _ = P.shape
+    R = _check_rewards(R, S, A)
+    p0 = validate_distribution(p0, S)
+    T = int(horizon)
+    log_alpha = np.empty((T, S))
+    with np.errstate(divide="ignore"):
+        log_alpha[0] = np.log(p0)
+    for t in range(T - 1):
+        log_alpha[t + 1] = _log_matmul(log_alpha[t][:, None] + R, P)
+    return log_alpha
+
+
+def soft_policy_evaluation(
+    P: np.ndarray, R: np.ndarray, pi: np.ndarray, gamma: float, alpha: float = 0.0
+) -> np.ndarray:
+    """V^pi (S,) solving V = r_pi + alpha * H_pi + gamma * P_pi V (gamma < 1), with 0 log 0 = 0.
+
+    r_pi(s) = sum_a pi(a|s) R(s, a), H_pi(s) = -sum_a pi(a|s) log pi(a|s) and
+    P_pi(s, s') = sum_a pi(a|s) P(s'|s, a); alpha = 0 gives the plain expected return.
+    """
+    P, R, pi = (np.asarray(x, dtype=np.float64) for x in (P, R, pi))
+    P_pi = np.einsum("sa,sap->sp", pi, P)
+    r_pi = np.sum(pi * R, axis=1) + alpha * entr(pi).sum(axis=1)
+    return np.linalg.solve(np.eye(P.shape[0]) - gamma * P_pi, r_pi)

@@ -18,13 +18,12 @@ from course_utils.checks.ch04 import (
     check_backward_probabilities,
     check_forward_log_messages,
     check_soft_optimal_policy,
-    random_mdp,
     reference_backward_log_messages,
     reference_backward_probabilities,
     reference_forward_log_messages,
     reference_soft_optimal_policy,
 )
-from course_utils.mdp import gridworld
+from course_utils.mdp import gridworld, random_mdp
 
 CHECKS = {
     "4.1": check_backward_probabilities,
@@ -42,12 +41,17 @@ def _log(P):
 # ---------------------------------------------------------------- student-style answers
 
 
-def backward_probabilities(P, R, horizon, *, reduce="sum", expect="p,sap", factor="exp", combine="mul",
-                           last="exp"):
+def backward_probabilities(
+    P, R, horizon, *, reduce="sum", expect="p,sap", factor="exp", combine="mul", last="exp"
+):
     T = horizon
     S, A = R.shape
     f = np.exp(R) if factor == "exp" else R
-    red = {"sum": lambda b: b.sum(axis=1), "max": lambda b: b.max(axis=1), "mean": lambda b: b.mean(axis=1)}[reduce]
+    red = {
+        "sum": lambda b: b.sum(axis=1),
+        "max": lambda b: b.max(axis=1),
+        "mean": lambda b: b.mean(axis=1),
+    }[reduce]
     beta_sa, beta_s = np.empty((T, S, A)), np.empty((T, S))
     beta_sa[T - 1] = f if last == "exp" else np.ones((S, A))
     beta_s[T - 1] = red(beta_sa[T - 1])
@@ -63,8 +67,18 @@ def backward_probabilities(P, R, horizon, *, reduce="sum", expect="p,sap", facto
     return beta_sa, beta_s
 
 
-def backward_log_messages(P, R, horizon, alpha=1.0, *, soft="lse", backup="lse", alpha_in=("soft", "backup"),
-                          multiply_back=True, naive=False):
+def backward_log_messages(
+    P,
+    R,
+    horizon,
+    alpha=1.0,
+    *,
+    soft="lse",
+    backup="lse",
+    alpha_in=("soft", "backup"),
+    multiply_back=True,
+    naive=False,
+):
     T = horizon
     S, A = R.shape
     log_P = _log(P)
@@ -86,7 +100,9 @@ def backward_log_messages(P, R, horizon, alpha=1.0, *, soft="lse", backup="lse",
         if backup == "EV":
             return P @ v
         if backup == "s->sa":
-            return outer_back * logsumexp(np.einsum("sap,s->sap", np.ones_like(P), v / a_back), b=P, axis=2)
+            return outer_back * logsumexp(
+                np.einsum("sap,s->sap", np.ones_like(P), v / a_back), b=P, axis=2
+            )
         if backup == "s->pa":
             with np.errstate(divide="ignore"):
                 return outer_back * logsumexp(log_P + v[:, None, None] / a_back, axis=0).T
@@ -110,8 +126,20 @@ def soft_optimal_policy(Q, alpha=1.0, *, axis=-1):
     return np.exp((Q - V) / alpha)
 
 
-def forward_log_messages(P, R, p0, horizon, *, reward=True, direction="forward", reduce="lse", prior=1.0,
-                         normalise=False, filtered=False, start="p0"):
+def forward_log_messages(
+    P,
+    R,
+    p0,
+    horizon,
+    *,
+    reward=True,
+    direction="forward",
+    reduce="lse",
+    prior=1.0,
+    normalise=False,
+    filtered=False,
+    start="p0",
+):
     S = R.shape[0]
     log_alpha = np.empty((horizon, S))
     log_alpha[0] = _log(p0) if start == "p0" else np.zeros(S)
@@ -124,7 +152,9 @@ def forward_log_messages(P, R, p0, horizon, *, reward=True, direction="forward",
         else:
             scores = log_P + r[:, :, None] + log_alpha[t][None, None, :]
             axes = (1, 2)
-        log_alpha[t + 1] = logsumexp(scores, axis=axes) if reduce == "lse" else scores.max(axis=axes)
+        log_alpha[t + 1] = (
+            logsumexp(scores, axis=axes) if reduce == "lse" else scores.max(axis=axes)
+        )
         if normalise:
             log_alpha[t + 1] -= logsumexp(log_alpha[t + 1])
     if filtered:
@@ -145,7 +175,9 @@ def test_reference_messages_agree_with_each_other_and_brute_force():
     Q, V = reference_backward_log_messages(P, R, T)
     np.testing.assert_allclose(np.log(beta_sa), Q, atol=1e-12)
     np.testing.assert_allclose(np.log(beta_s), V, atol=1e-12)
-    np.testing.assert_allclose(beta_sa / beta_s[..., None], reference_soft_optimal_policy(Q), atol=1e-12)
+    np.testing.assert_allclose(
+        beta_sa / beta_s[..., None], reference_soft_optimal_policy(Q), atol=1e-12
+    )
     log_alpha = reference_forward_log_messages(P, R, p0, T)
     log_z = logsumexp(log_alpha + V, axis=1)
     # brute force: Z = sum over all trajectories of p0(s_0) prod_t P(s_t+1 | s_t, a_t) exp(r(s_t, a_t))
@@ -182,16 +214,33 @@ def test_checks_accept_the_references_and_student_style_solutions(capsys):
         check_forward_log_messages(forward_log_messages)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 8
-    for exercise, line in zip(["4.1", "4.2", "4.3", "4.4"] * 2, lines):
+    for exercise, line in zip(["4.1", "4.2", "4.3", "4.4"] * 2, lines, strict=True):
         assert line.startswith(f"Exercise {exercise} passed: ")
 
 
 def test_checks_accept_lists_and_torch_tensors(capsys):
     import torch
 
-    check_soft_optimal_policy(lambda Q, alpha=1.0: torch.softmax(torch.as_tensor(Q) / alpha, dim=-1))
-    check_backward_probabilities(lambda P, R, T: [x.tolist() for x in backward_probabilities(P, R, T)])
+    check_soft_optimal_policy(
+        lambda Q, alpha=1.0: torch.softmax(torch.as_tensor(Q) / alpha, dim=-1)
+    )
+    check_backward_probabilities(
+        lambda P, R, T: [x.tolist() for x in backward_probabilities(P, R, T)]
+    )
     assert capsys.readouterr().out.count("passed") == 2
+
+
+def test_checks_accept_float32_answers(capsys):
+    """Compared with the reference on float32-rounded inputs (rows of P and p0 then sum to one
+    only up to float32 round-off, which the references must accept), at float32 precision."""
+    f32 = np.float32
+    check_backward_probabilities(
+        lambda *a: tuple(x.astype(f32) for x in backward_probabilities(*a))
+    )
+    check_backward_log_messages(lambda *a: tuple(x.astype(f32) for x in backward_log_messages(*a)))
+    check_soft_optimal_policy(lambda *a: soft_optimal_policy(*a).astype(f32))
+    check_forward_log_messages(lambda *a: forward_log_messages(*a).astype(f32))
+    assert capsys.readouterr().out.count("passed") == 4
 
 
 def test_success_lines_are_deterministic(capsys):
@@ -216,26 +265,69 @@ def test_not_attempted(exercise):
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda P, R, T: backward_probabilities(P, R, T, reduce="max"), r"SUM over actions.*you took the max"),
+        (
+            lambda P, R, T: backward_probabilities(P, R, T, reduce="max"),
+            r"SUM over actions.*you took the max",
+        ),
         (lambda P, R, T: backward_probabilities(P, R, T, reduce="mean"), r"averaged over actions"),
-        (lambda P, R, T: backward_probabilities(P, R, T, expect="s->sa"), r"uses the value of the CURRENT state"),
-        (lambda P, R, T: backward_probabilities(P, R, T, expect="s->pa"),
-         r"summed P over the current state s instead of the next state"),
-        (lambda P, R, T: backward_probabilities(P, R, T, factor="r"), r"multiply by np\.exp\(R\), not by R"),
+        (
+            lambda P, R, T: backward_probabilities(P, R, T, expect="s->sa"),
+            r"uses the value of the CURRENT state",
+        ),
+        (
+            lambda P, R, T: backward_probabilities(P, R, T, expect="s->pa"),
+            r"summed P over the current state s instead of the next state",
+        ),
+        (
+            lambda P, R, T: backward_probabilities(P, R, T, factor="r"),
+            r"multiply by np\.exp\(R\), not by R",
+        ),
         (lambda P, R, T: backward_probabilities(P, R, T, combine="add"), r"the factors MULTIPLY"),
-        (lambda P, R, T: backward_probabilities(P, R, T, last="ones"), r"beta_\{T-1\}\(s, a\) = p\(O_\{T-1\}"),
+        (
+            lambda P, R, T: backward_probabilities(P, R, T, last="ones"),
+            r"beta_\{T-1\}\(s, a\) = p\(O_\{T-1\}",
+        ),
         (lambda P, R, T: reference_backward_log_messages(P, R, T), r"returned log-space messages"),
         (lambda P, R, T: backward_probabilities(P, R, T)[::-1], r"wrong order"),
-        (lambda P, R, T: tuple(np.concatenate([b, b[-1:]]) for b in backward_probabilities(P, R, T)),
-         r"one too many"),
-        (lambda P, R, T: (backward_probabilities(P, R, T)[0].transpose(0, 2, 1), backward_probabilities(P, R, T)[1]),
-         r"beta_sa has shape \(5, 3, 4\), expected \(5, 4, 3\)"),
-        (lambda P, R, T: tuple(b * np.nan for b in backward_probabilities(P, R, T)), r"non-finite.*NaN"),
-        (lambda P, R, T: backward_probabilities(P, R, T)[0], r"should return a pair \(beta_sa, beta_s\)"),
-        (lambda P, R, T: None, r"should return a pair .*got a NoneType"),
+        (
+            lambda P, R, T: tuple(
+                np.concatenate([b, b[-1:]]) for b in backward_probabilities(P, R, T)
+            ),
+            r"one too many",
+        ),
+        (
+            lambda P, R, T: (
+                backward_probabilities(P, R, T)[0].transpose(0, 2, 1),
+                backward_probabilities(P, R, T)[1],
+            ),
+            r"beta_sa has shape \(5, 3, 4\), expected \(5, 4, 3\)",
+        ),
+        (
+            lambda P, R, T: tuple(b * np.nan for b in backward_probabilities(P, R, T)),
+            r"non-finite.*NaN",
+        ),
+        (
+            lambda P, R, T: backward_probabilities(P, R, T)[0],
+            r"return the tuple \(beta_sa, beta_s\)",
+        ),
+        (lambda P, R, T: None, r"return the tuple \(beta_sa, beta_s\).*NoneType"),
     ],
-    ids=["max", "mean", "index-current", "index-transposed", "r-not-exp", "add", "last-ones", "log-space",
-         "order", "T+1", "shape", "nan", "single", "none"],
+    ids=[
+        "max",
+        "mean",
+        "index-current",
+        "index-transposed",
+        "r-not-exp",
+        "add",
+        "last-ones",
+        "log-space",
+        "order",
+        "T+1",
+        "shape",
+        "nan",
+        "single",
+        "none",
+    ],
 )
 def test_backward_probabilities_rejects(wrong, message):
     with pytest.raises(ExerciseError, match=message):
@@ -253,7 +345,10 @@ def _bl(**knobs):
     "wrong, message",
     [
         (_bl(soft="max"), r"SOFT max .*you took the hard max"),
-        (lambda P, R, T, alpha=1.0: backward_log_messages(P, R, T, 1.0), r"ignore the temperature alpha"),
+        (
+            lambda P, R, T, alpha=1.0: backward_log_messages(P, R, T, 1.0),
+            r"ignore the temperature alpha",
+        ),
         (_bl(alpha_in=("soft",)), r"temperature is missing in the next-state backup"),
         (_bl(alpha_in=("backup",)), r"temperature is missing in the soft max over actions"),
         (_bl(multiply_back=False), r"did not multiply the result by alpha"),
@@ -262,18 +357,46 @@ def _bl(**knobs):
         (_bl(backup="s->pa"), r"summed P over the current state s instead of the next state"),
         (_bl(soft="mean"), r"subtracted alpha \* log \|A\|"),
         (_bl(naive=True), r"contains NaN or inf where the reference is finite.*logsumexp"),
-        (lambda P, R, T, alpha=1.0: tuple(np.exp(x) for x in reference_backward_log_messages(P, R, T, alpha)),
-         r"returned probabilities"),
-        (lambda P, R, T, alpha=1.0: reference_backward_log_messages(P, R, T, alpha)[::-1], r"wrong order"),
-        (lambda P, R, T, alpha=1.0: tuple(x[:-1] for x in reference_backward_log_messages(P, R, T, alpha)),
-         r"one too few"),
-        (lambda P, R, T, alpha=1.0: (reference_backward_log_messages(P, R, T, alpha)[0],
-                                     reference_backward_log_messages(P, R, T, alpha)[1][..., None]),
-         r"V has shape \(5, 4, 1\), expected \(5, 4\).*keepdims"),
+        (
+            lambda P, R, T, alpha=1.0: tuple(
+                np.exp(x) for x in reference_backward_log_messages(P, R, T, alpha)
+            ),
+            r"returned probabilities",
+        ),
+        (
+            lambda P, R, T, alpha=1.0: reference_backward_log_messages(P, R, T, alpha)[::-1],
+            r"wrong order",
+        ),
+        (
+            lambda P, R, T, alpha=1.0: tuple(
+                x[:-1] for x in reference_backward_log_messages(P, R, T, alpha)
+            ),
+            r"one too few",
+        ),
+        (
+            lambda P, R, T, alpha=1.0: (
+                reference_backward_log_messages(P, R, T, alpha)[0],
+                reference_backward_log_messages(P, R, T, alpha)[1][..., None],
+            ),
+            r"V has shape \(5, 4, 1\), expected \(5, 4\).*keepdims",
+        ),
     ],
-    ids=["max", "no-alpha", "no-alpha-in-backup", "no-alpha-in-softmax", "not-multiplied", "E[V]",
-         "index-current", "index-transposed", "mean-prior", "naive-overflow", "probabilities", "order",
-         "T-1", "keepdims"],
+    ids=[
+        "max",
+        "no-alpha",
+        "no-alpha-in-backup",
+        "no-alpha-in-softmax",
+        "not-multiplied",
+        "E[V]",
+        "index-current",
+        "index-transposed",
+        "mean-prior",
+        "naive-overflow",
+        "probabilities",
+        "order",
+        "T-1",
+        "keepdims",
+    ],
 )
 def test_backward_log_messages_rejects(wrong, message):
     with pytest.raises(ExerciseError, match=message):
@@ -281,13 +404,35 @@ def test_backward_log_messages_rejects(wrong, message):
 
 
 def test_backward_log_messages_rejects_loops_that_forget_the_last_step_soft_max():
+    """The first input shows only a wrong V[T-1]; the input with T=1 shows it is the hard max."""
+
     def wrong(P, R, T, alpha=1.0):
         Q, V = reference_backward_log_messages(P, R, T, alpha)
         V[-1] = R.max(1)
         return Q, V
 
-    with pytest.raises(ExerciseError, match=r"V does not match the reference"):
+    with pytest.raises(ExerciseError, match=r"you took the hard max over actions.*\(input: .*T=1 "):
         check_backward_log_messages(wrong)
+
+
+def test_backward_log_messages_names_hard_value_iteration():
+    """max_a Q AND the plain expectation E[V(s')]: the whole of value iteration, named as such."""
+    with pytest.raises(
+        ExerciseError, match=r"this is hard value iteration.*Backward Messages vs Value"
+    ):
+        check_backward_log_messages(_bl(soft="max", backup="EV"))
+
+
+def test_slide_errata_are_named():
+    """The action-prior parenthesis (4.2) and pi(s_t | a_t) for pi(a_t | s_t) (4.3)."""
+    with pytest.raises(
+        ExerciseError, match=r"subtracted alpha \* log \|A\|.*Slide erratum.*parenthesis"
+    ):
+        check_backward_log_messages(_bl(soft="mean"))
+    with pytest.raises(
+        ExerciseError, match=r"wrong axis: .*ACTIONS.*Slide erratum.*pi\(s_t \| a_t\)"
+    ):
+        check_soft_optimal_policy(lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha, axis=-2))
 
 
 # ---------------------------------------------------------------- Exercise 4.3
@@ -308,23 +453,58 @@ def _greedy(Q, alpha=1.0):
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha, axis=-2), r"normalised over the wrong axis.*ACTIONS"),
-        (lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha, axis=0) if np.ndim(Q) > 2 else soft_optimal_policy(Q, alpha),
-         r"normalised over the wrong axis \(the first one\)"),
+        (
+            lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha, axis=-2),
+            r"normalised over the wrong axis.*ACTIONS",
+        ),
+        (
+            lambda Q, alpha=1.0: (
+                soft_optimal_policy(Q, alpha, axis=0)
+                if np.ndim(Q) > 2
+                else soft_optimal_policy(Q, alpha)
+            ),
+            r"normalised over the wrong axis \(the first one\)",
+        ),
         (lambda Q, alpha=1.0: soft_optimal_policy(Q, 1.0), r"ignores the temperature alpha"),
-        (lambda Q, alpha=1.0: soft_optimal_policy(Q, 1.0 / alpha), r"multiplied by alpha where you should divide"),
-        (lambda Q, alpha=1.0: np.exp((np.asarray(Q) - np.max(Q, -1, keepdims=True)) / alpha),
-         r"does not sum to one over actions \(the sums range from"),
-        (lambda Q, alpha=1.0: np.exp(np.asarray(Q) - alpha * logsumexp(np.asarray(Q) / alpha, axis=-1, keepdims=True)),
-         r"does not sum to one over actions"),
+        (
+            lambda Q, alpha=1.0: soft_optimal_policy(Q, 1.0 / alpha),
+            r"multiplied by alpha where you should divide",
+        ),
+        (
+            lambda Q, alpha=1.0: np.exp((np.asarray(Q) - np.max(Q, -1, keepdims=True)) / alpha),
+            r"does not sum to one over actions \(the sums range from",
+        ),
+        (
+            lambda Q, alpha=1.0: np.exp(
+                np.asarray(Q) - alpha * logsumexp(np.asarray(Q) / alpha, axis=-1, keepdims=True)
+            ),
+            r"does not sum to one over actions",
+        ),
         (_greedy, r"greedy policy"),
         (lambda Q, alpha=1.0: np.log(soft_optimal_policy(Q, alpha)), r"returned log pi"),
         (_naive_softmax, r"contains NaN or inf where the reference is finite"),
-        (lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha)[..., :-1], r"policy has shape .* expected"),
-        (lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha).sum(-1), r"policy has shape .* expected"),
+        (
+            lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha)[..., :-1],
+            r"policy has shape .* expected",
+        ),
+        (
+            lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha).sum(-1),
+            r"policy has shape .* expected",
+        ),
     ],
-    ids=["axis-states", "axis-time", "no-alpha", "times-alpha", "unnormalised", "alpha-outside",
-         "greedy", "log-pi", "naive-overflow", "drops-an-action", "summed"],
+    ids=[
+        "axis-states",
+        "axis-time",
+        "no-alpha",
+        "times-alpha",
+        "unnormalised",
+        "alpha-outside",
+        "greedy",
+        "log-pi",
+        "naive-overflow",
+        "drops-an-action",
+        "summed",
+    ],
 )
 def test_soft_optimal_policy_rejects(wrong, message):
     with pytest.raises(ExerciseError, match=message):
@@ -350,29 +530,71 @@ def _forward_in_probability_space(P, R, p0, T):
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (_fl(reward=False), r"optimality factor p\(O_t \| s_t, a_t\) = exp\(r\(s_t, a_t\)\) is missing"),
+        (
+            _fl(reward=False),
+            r"optimality factor p\(O_t \| s_t, a_t\) = exp\(r\(s_t, a_t\)\) is missing",
+        ),
         (_fl(direction="backward"), r"propagated in the backward direction"),
         (_fl(reduce="max"), r"you took a max where the forward message SUMS"),
-        (lambda P, R, p0, T: forward_log_messages(P, R, p0, T, prior=1.0 / R.shape[1]),
-         r"normalised prior p\(a\|s\) = 1/\|A\|"),
+        (
+            lambda P, R, p0, T: forward_log_messages(P, R, p0, T, prior=1.0 / R.shape[1]),
+            r"normalised prior p\(a\|s\) = 1/\|A\|",
+        ),
         (_fl(normalise=True), r"normalised alpha_t to sum to one"),
         (_fl(filtered=True), r"already includes the optimality factor of step t"),
         (_fl(start="uniform"), r"alpha_0 must be the initial distribution"),
         (lambda P, R, p0, T: np.exp(forward_log_messages(P, R, p0, T)), r"returned alpha_t itself"),
         (_forward_in_probability_space, r"contains NaN or inf where the reference is finite"),
-        (lambda P, R, p0, T: np.concatenate([forward_log_messages(P, R, p0, T)] * 2)[: T + 1], r"one too many"),
-        (lambda P, R, p0, T: forward_log_messages(P, R, p0, T).T, r"log alpha has shape \(4, 5\), expected \(5, 4\)"),
+        (
+            lambda P, R, p0, T: np.concatenate([forward_log_messages(P, R, p0, T)] * 2)[: T + 1],
+            r"one too many",
+        ),
+        (
+            lambda P, R, p0, T: forward_log_messages(P, R, p0, T).T,
+            r"log alpha has shape \(4, 5\), expected \(5, 4\)",
+        ),
     ],
-    ids=["no-reward", "backward-direction", "max", "prior-1/A", "normalised", "filtered", "uniform-start",
-         "probabilities", "probability-space-overflow", "T+1", "transposed"],
+    ids=[
+        "no-reward",
+        "backward-direction",
+        "max",
+        "prior-1/A",
+        "normalised",
+        "filtered",
+        "uniform-start",
+        "probabilities",
+        "probability-space-overflow",
+        "T+1",
+        "transposed",
+    ],
 )
 def test_forward_log_messages_rejects(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         check_forward_log_messages(wrong)
 
 
+def _slide_forward(P, R, p0, T):
+    """The slides' forward message, literally: alpha_t(s') = sum_{s,a} p(s'|s,a) p(a|s,O) alpha_{t-1}(s)
+    with the action posterior p(a|s,O) = exp(r(s,a)) / sum_a' exp(r(s,a')), normalised per state."""
+    log_post = R - logsumexp(R, axis=1, keepdims=True)
+    log_alpha = np.empty((T, len(p0)))
+    log_alpha[0] = _log(p0)
+    for t in range(T - 1):
+        log_alpha[t + 1] = logsumexp(
+            log_alpha[t][:, None, None] + log_post[:, :, None] + _log(P), axis=(0, 1)
+        )
+    return log_alpha
+
+
+def test_forward_log_messages_names_the_slides_normalised_action_posterior():
+    with pytest.raises(ExerciseError, match=r"lacks the factor p\(O_t \| s_t\).*Slide erratum"):
+        check_forward_log_messages(_slide_forward)
+
+
 def test_feedback_names_the_input():
-    with pytest.raises(ExerciseError, match=r"\(input: a stochastic MDP with S=4, A=3, T=5, alpha=1\)"):
+    with pytest.raises(
+        ExerciseError, match=r"\(input: a stochastic MDP with S=4, A=3, T=5, alpha=1\)"
+    ):
         check_backward_log_messages(_bl(soft="max"))
 
 
@@ -417,7 +639,8 @@ def test_notebook_widgets_redraw_for_every_setting():
 
     path = Path(__file__).resolve().parent.parent / "solutions" / "04_control_as_inference.ipynb"
     nb = nbformat.read(path, as_version=4)
-    nb.cells.append(new_code_cell('''
+    nb.cells.append(
+        new_code_cell("""
 import ipywidgets as widgets
 assert isinstance(time_widget, widgets.interactive) and isinstance(temperature_widget, widgets.interactive)
 t_slider, dynamics = time_widget.kwargs_widgets
@@ -434,7 +657,9 @@ for value in (alpha_slider.min, 1.0, alpha_slider.max):   # the exponents of a F
     temperature_widget.f(**temperature_widget.kwargs)
     plt.close("all")
 print("widgets ok")
-'''))
-    NotebookClient(nb, kernel_name="python3", timeout=300,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+""")
+    )
+    NotebookClient(
+        nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     assert "widgets ok" in "".join(o.get("text", "") for o in nb.cells[-1].outputs)

@@ -261,6 +261,51 @@ def test_check_soft_value_iteration_rejects_typical_mistakes(wrong, message):
     assert str(info.value).startswith("Exercise 5.2")
 
 
+def test_check_soft_value_iteration_names_the_slide_errata():
+    """pi proportional to exp(R) (the slides' "recursive solution"), pi(s_t | a_t) (over states),
+    and 5.1's action-prior parenthesis (log-mean-exp)."""
+
+    def wrong(P, R, gamma, alpha=1.0, tol=1e-10, max_iter=100_000):
+        Q, V, _ = student_value_iteration(P, R, gamma, alpha, tol, max_iter)
+        return Q, V, np.exp((R - alpha * logsumexp(R / alpha, axis=1, keepdims=True)) / alpha)
+
+    with pytest.raises(ExerciseError, match=r"exp\(R / alpha\).*Slide erratum.*recursive solution"):
+        check_soft_value_iteration(wrong)
+    with pytest.raises(ExerciseError, match=r"over STATES.*Slide erratum.*pi\(s_t \| a_t\)"):
+        check_soft_value_iteration(_vi(policy=_softmax_over_states))
+    log_mean_exp = _backup(
+        soft_max=lambda Q, alpha: alpha * (logsumexp(Q / alpha, axis=1) - np.log(Q.shape[1]))
+    )
+    with pytest.raises(ExerciseError, match=r"log-MEAN-exp.*Slide erratum.*parenthesis"):
+        check_soft_bellman_backup(log_mean_exp)
+
+
+def test_check_soft_value_iteration_accepts_a_float32_fixed_point(capsys):
+    """Value iteration amplifies round-off by up to 1 / (1 - gamma): the float32 tolerance grows
+    with how far float32 rounding of the inputs alone moves the reference's fixed point."""
+    def float32(P, R, gamma, alpha=1.0, tol=1e-10, max_iter=100_000):
+        f32 = np.float32
+        P, R, V = P.astype(f32), R.astype(f32), np.zeros(len(P), dtype=f32)
+        for _ in range(max_iter):
+            Q = R + f32(gamma) * (P @ V)
+            V_new = (f32(alpha) * logsumexp(Q / f32(alpha), axis=1)).astype(f32)
+            change, V = np.abs(V_new - V).max(), V_new
+            if change <= 4 * np.finfo(f32).eps * np.abs(V).max():  # float32 stopped changing
+                break
+        return Q, V, np.exp((Q - V[:, None]) / f32(alpha))
+
+    check_soft_value_iteration(float32)
+    assert capsys.readouterr().out.startswith("Exercise 5.2 passed")
+
+
+def test_checks_accept_float32_where_float32_suffices(capsys):
+    """The float32 answer is compared with the reference on float32-rounded inputs, whose rows
+    of P then sum to one only up to float32 round-off: the references must accept them."""
+    check_soft_bellman_backup(lambda *a: tuple(x.astype(np.float32) for x in student_backup(*a)))
+    check_soft_policy_evaluation(lambda *a: student_evaluation(*a).astype(np.float32))
+    assert capsys.readouterr().out.count("passed") == 2
+
+
 # ---------------------------------------------------------------------------------- Exercise 5.3
 
 
@@ -424,7 +469,7 @@ def test_the_soft_optimal_policy_attains_the_soft_value_and_beats_other_policies
 
 
 def test_reference_backup_iterated_is_the_variational_backward_pass():
-    rng, P, R = _mdp(0, 5, 3, False)
+    _, P, R = _mdp(0, 5, 3, False)
     Q_ref, V_ref = inference.backward_messages(P, R, 6, alpha=0.5)
     V = np.zeros(5)
     for t in range(5, -1, -1):

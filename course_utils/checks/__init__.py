@@ -49,6 +49,7 @@ __all__ = [
     "Output",
     "exercise_of_check",
     "flat_parameters",
+    "knobbed",
 ]
 
 _HERE = str(Path(__file__).resolve().parent)
@@ -147,6 +148,17 @@ class Mistake:
 
 
 Diagnosis = Callable[[Any, Any, Case], "str | None"]
+
+
+def knobbed(variant: Callable | None, table: Mapping[str, Any]) -> list[Mistake]:
+    """Mistakes from a table {feedback: knobs}: ``variant`` (the reference with keyword knobs)
+    called with those knobs (a dict), or a function used as it is, or a list of either."""
+    mistakes = []
+    for message, entries in table.items():
+        for entry in entries if isinstance(entries, list) else [entries]:
+            fn = (lambda *args, k=entry: variant(*args, **k)) if isinstance(entry, dict) else entry
+            mistakes.append(Mistake(message, fn))
+    return mistakes
 
 
 @dataclass
@@ -592,7 +604,7 @@ class Exercise:
     def _same(self, a: Answer, b: Answer, expected: Answer, grads: bool) -> bool:
         """Do answers ``a`` and ``b`` agree (values, and gradients where both have them)?"""
         for k, spec in enumerate(self.outputs):
-            if b.values[k] is None:  # a mistake that says nothing about this output
+            if a.values[k] is None or b.values[k] is None:  # a mistake silent on this output
                 continue
             rtol, atol = self._tolerance(spec, a, expected, k)
             if not _agrees(a.values[k], b.values[k], rtol, atol):
