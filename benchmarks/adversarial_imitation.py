@@ -57,11 +57,15 @@ SETTINGS = {
         # seed 2's soft Q overshot that bound after 45k steps (Q 144 at 50k, max 166) and the greedy
         # policy fell from 500 to 28; with 0.98 (bound ~51) Q stays at ~46-48 and every seed 0-4 ends at 500.
         # AIRL keeps 0.99 (1.00 on every seed).
-        rl_config=lambda method: SoftDQNConfig(eval_every=5_000, gamma=0.98 if method == "gail" else 0.99),
+        rl_config=lambda method: SoftDQNConfig(
+            eval_every=5_000, gamma=0.98 if method == "gail" else 0.99
+        ),
         # soft DQN's temperature (chapter 06's default); alpha = 0.1 and 0.05 were less stable (see the report)
         alpha=0.3,
         # the library's discriminator defaults (as on the point mass), frozen after half of the run
-        config=lambda method: AdversarialConfig(reward_shape="positive", disc_every=1_000, disc_updates=10, disc_until=25_000),
+        config=lambda method: AdversarialConfig(
+            reward_shape="positive", disc_every=1_000, disc_updates=10, disc_until=25_000
+        ),
     ),
     "Pendulum-v1": dict(
         steps=30_000,
@@ -70,9 +74,18 @@ SETTINGS = {
         rl_config=lambda method: SACConfig(eval_every=2_500),
         # GAIL: a weaker discriminator on the latest samples, no penalty (met the target for every seed);
         # AIRL: the library's defaults (as on the point mass), frozen after two thirds of the run
-        config=lambda method: AdversarialConfig(
-            disc_every=100, disc_updates=10, disc_lr=1e-3, disc_window=2_000, grad_penalty=0.0, reward_shape="logit",
-        ) if method == "gail" else AdversarialConfig(reward_shape="f", disc_until=20_000),
+        config=lambda method: (
+            AdversarialConfig(
+                disc_every=100,
+                disc_updates=10,
+                disc_lr=1e-3,
+                disc_window=2_000,
+                grad_penalty=0.0,
+                reward_shape="logit",
+            )
+            if method == "gail"
+            else AdversarialConfig(reward_shape="f", disc_until=20_000)
+        ),
     ),
 }
 
@@ -81,10 +94,15 @@ def random_return(env_id: str) -> float:
     space = gym.make(env_id).action_space
     torch.manual_seed(0)
     if isinstance(space, gym.spaces.Discrete):
-        policy = lambda obs: torch.randint(0, space.n, (obs.shape[0],))
+
+        def policy(obs):
+            return torch.randint(0, space.n, (obs.shape[0],))
     else:
         low, high = torch.as_tensor(space.low), torch.as_tensor(space.high)
-        policy = lambda obs: low + (high - low) * torch.rand(obs.shape[0], len(low))
+
+        def policy(obs):
+            return low + (high - low) * torch.rand(obs.shape[0], len(low))
+
     return evaluate(policy, env_id, EVAL_EPISODES, seed=EVAL_SEED).mean
 
 
@@ -94,7 +112,9 @@ def main() -> int:
     parser.add_argument("--methods", nargs="+", default=["gail", "airl"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=None, help="override the step budget")
-    parser.add_argument("--alpha", type=float, default=None, help="override soft DQN's temperature (CartPole)")
+    parser.add_argument(
+        "--alpha", type=float, default=None, help="override soft DQN's temperature (CartPole)"
+    )
     parser.add_argument("--json", default=None, help="append one JSON line per run to this file")
     args = parser.parse_args()
     from course_utils.rl.experts import generate_demonstrations
@@ -106,33 +126,64 @@ def main() -> int:
         expert_ret = evaluate(expert, env_id, EVAL_EPISODES, seed=EVAL_SEED).mean
         rand_ret = random_return(env_id)
         demos = generate_demonstrations(expert, env_id, 10, seed=0)
-        print(f"{env_id}: expert {expert_ret:.1f}, random {rand_ret:.1f}, {len(demos)} expert transitions "
-              f"(demo return {demos.returns.mean():.1f})", flush=True)
+        print(
+            f"{env_id}: expert {expert_ret:.1f}, random {rand_ret:.1f}, {len(demos)} expert transitions "
+            f"(demo return {demos.returns.mean():.1f})",
+            flush=True,
+        )
         steps = args.steps or s["steps"]
         for method in args.methods:
             scores = []
             for seed in args.seeds:
                 tick = time.perf_counter()
-                res = train_adversarial(method, s["make_env"], demos.transitions, steps, seed=seed,
-                                        config=s["config"](method), rl_config=s["rl_config"](method),
-                                        alpha=args.alpha if args.alpha is not None else s.get("alpha", 0.3))
+                res = train_adversarial(
+                    method,
+                    s["make_env"],
+                    demos.transitions,
+                    steps,
+                    seed=seed,
+                    config=s["config"](method),
+                    rl_config=s["rl_config"](method),
+                    alpha=args.alpha if args.alpha is not None else s.get("alpha", 0.3),
+                )
                 wall = time.perf_counter() - tick
                 final = res.run.final_eval.mean
                 score = (final - rand_ret) / (expert_ret - rand_ret)
                 scores.append(score)
                 curve = [round(r, 1) for r in res.run.curve.returns]
-                print(f"  {method} seed {seed}: return {final:.1f}, normalised {score:.3f} after {steps} steps, "
-                      f"{res.run.train_seconds:.0f} s train / {wall:.0f} s wall (load {os.getloadavg()[0]:.1f}); "
-                      f"curve {curve}", flush=True)
+                print(
+                    f"  {method} seed {seed}: return {final:.1f}, normalised {score:.3f} after {steps} steps, "
+                    f"{res.run.train_seconds:.0f} s train / {wall:.0f} s wall (load {os.getloadavg()[0]:.1f}); "
+                    f"curve {curve}",
+                    flush=True,
+                )
                 if args.json:
                     with open(args.json, "a") as handle:
-                        handle.write(json.dumps(dict(env=env_id, method=method, seed=seed, steps=steps, ret=final,
-                                                     score=score, expert=expert_ret, random=rand_ret,
-                                                     train_s=res.run.train_seconds, wall_s=wall, curve=curve)) + "\n")
+                        handle.write(
+                            json.dumps(
+                                dict(
+                                    env=env_id,
+                                    method=method,
+                                    seed=seed,
+                                    steps=steps,
+                                    ret=final,
+                                    score=score,
+                                    expert=expert_ret,
+                                    random=rand_ret,
+                                    train_s=res.run.train_seconds,
+                                    wall_s=wall,
+                                    curve=curve,
+                                )
+                            )
+                            + "\n"
+                        )
             ok = min(scores) >= s["threshold"]
             all_ok &= ok
-            print(f"  {method}: min {min(scores):.3f}, mean {statistics.mean(scores):.3f} "
-                  f"(target >= {s['threshold']} for every seed: {'met' if ok else 'NOT met'})", flush=True)
+            print(
+                f"  {method}: min {min(scores):.3f}, mean {statistics.mean(scores):.3f} "
+                f"(target >= {s['threshold']} for every seed: {'met' if ok else 'NOT met'})",
+                flush=True,
+            )
     return 0 if all_ok else 1
 
 

@@ -45,19 +45,28 @@ def run(seed: int, iterations: int) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--iterations", type=int, default=gcl.GCLConfig().iterations)
     args = parser.parse_args()
     ok = True
-    print(f"{'seed':>4s} {'success':>8s} {'stoch.':>7s} {'c(g)<c(s0)':>10s} {'pearson':>8s} {'ESS':>5s} {'train s':>8s}")
+    print(
+        f"{'seed':>4s} {'success':>8s} {'stoch.':>7s} {'c(g)<c(s0)':>10s} {'pearson':>8s} {'ESS':>5s} {'train s':>8s}"
+    )
     for seed in args.seeds:
         r = run(seed, args.iterations)
         ok &= r["success"] >= TARGET and r["goal_below_start"]
-        print(f"{seed:4d} {r['success']:8.2f} {r['stochastic']:7.2f} {str(r['goal_below_start']):>10s} "
-              f"{r['pearson']:8.2f} {r['ess']:5.1f} "
-              f"{r['seconds']:8.1f}", flush=True)
-    print(f"target: success >= {TARGET} and c(goal) < c(start) for every seed: {'met' if ok else 'NOT met'}")
+        print(
+            f"{seed:4d} {r['success']:8.2f} {r['stochastic']:7.2f} {r['goal_below_start']!s:>10s} "
+            f"{r['pearson']:8.2f} {r['ess']:5.1f} "
+            f"{r['seconds']:8.1f}",
+            flush=True,
+        )
+    print(
+        f"target: success >= {TARGET} and c(goal) < c(start) for every seed: {'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

@@ -36,7 +36,9 @@ HORIZON, N_DEMOS, ALPHA = 30, 200, 1.0
 
 
 def soft_expert(mdp, theta, horizon):
-    Q, V = backward_messages(mdp.P, np.repeat((mdp.features @ theta)[:, None], mdp.n_actions, 1), horizon, alpha=ALPHA)
+    Q, V = backward_messages(
+        mdp.P, np.repeat((mdp.features @ theta)[:, None], mdp.n_actions, 1), horizon, alpha=ALPHA
+    )
     return soft_policy(Q, V, ALPHA)
 
 
@@ -46,9 +48,14 @@ def exact_row(seed: int) -> dict:
     theta_true = np.random.default_rng(seed).normal(size=mdp.features.shape[1])
     pi = soft_expert(mdp, theta_true, HORIZON)
     target = forward_messages(mdp.P, pi, mdp.p0, HORIZON).sum(axis=0) @ mdp.features
-    result = maxent_irl_from_expectations(mdp.P, mdp.features, target, horizon=HORIZON, p0=mdp.p0, alpha=ALPHA)
-    return {"exact gap": np.abs(result.feature_expectations - target).max(),
-            "exact |dpi|": np.abs(result.policy - pi).max(), "exact it": result.n_iters}
+    result = maxent_irl_from_expectations(
+        mdp.P, mdp.features, target, horizon=HORIZON, p0=mdp.p0, alpha=ALPHA
+    )
+    return {
+        "exact gap": np.abs(result.feature_expectations - target).max(),
+        "exact |dpi|": np.abs(result.policy - pi).max(),
+        "exact it": result.n_iters,
+    }
 
 
 def demos_row(seed: int) -> dict:
@@ -61,10 +68,18 @@ def demos_row(seed: int) -> dict:
     seconds = time.perf_counter() - start
     expert = expected_return(mdp.P, r_true, pi, mdp.p0, HORIZON)
     learned = expected_return(mdp.P, r_true, result.policy, mdp.p0, HORIZON)
-    random = expected_return(mdp.P, r_true, np.full((mdp.n_states, mdp.n_actions), 1 / mdp.n_actions), mdp.p0, HORIZON)
-    return {"expert R": expert, "learned R": learned, "ratio": learned / expert,
-            "normalised": (learned - random) / (expert - random),
-            "pearson": np.corrcoef(result.reward, r_true)[0, 1], "demo it": result.n_iters, "demo s": seconds}
+    random = expected_return(
+        mdp.P, r_true, np.full((mdp.n_states, mdp.n_actions), 1 / mdp.n_actions), mdp.p0, HORIZON
+    )
+    return {
+        "expert R": expert,
+        "learned R": learned,
+        "ratio": learned / expert,
+        "normalised": (learned - random) / (expert - random),
+        "pearson": np.corrcoef(result.reward, r_true)[0, 1],
+        "demo it": result.n_iters,
+        "demo s": seconds,
+    }
 
 
 def random_layout(rng: np.random.Generator, size: int = 32) -> list[str]:
@@ -82,14 +97,32 @@ def large_row(seed: int) -> dict:
     states, actions = sample_trajectories(mdp, pi, horizon, N_DEMOS, np.random.default_rng(seed))
     start = time.perf_counter()
     result = maxent_irl(mdp.P, mdp.features, states, actions, horizon=horizon, alpha=ALPHA)
-    return {"32x32 S": mdp.n_states, "32x32 it": result.n_iters, "32x32 s": time.perf_counter() - start,
-            "32x32 gap": result.feature_gap[-1], "ok": result.converged}
+    return {
+        "32x32 S": mdp.n_states,
+        "32x32 it": result.n_iters,
+        "32x32 s": time.perf_counter() - start,
+        "32x32 gap": result.feature_gap[-1],
+        "ok": result.converged,
+    }
 
 
-COLUMNS = [("seed", "{:>4d}"), ("exact gap", "{:>9.1e}"), ("exact |dpi|", "{:>11.1e}"), ("exact it", "{:>8d}"),
-           ("expert R", "{:>8.2f}"), ("learned R", "{:>9.2f}"), ("ratio", "{:>6.3f}"), ("normalised", "{:>10.3f}"),
-           ("pearson", "{:>7.3f}"), ("demo it", "{:>7d}"), ("demo s", "{:>6.2f}"),
-           ("32x32 S", "{:>7d}"), ("32x32 it", "{:>8d}"), ("32x32 s", "{:>7.2f}"), ("32x32 gap", "{:>9.1e}")]
+COLUMNS = [
+    ("seed", "{:>4d}"),
+    ("exact gap", "{:>9.1e}"),
+    ("exact |dpi|", "{:>11.1e}"),
+    ("exact it", "{:>8d}"),
+    ("expert R", "{:>8.2f}"),
+    ("learned R", "{:>9.2f}"),
+    ("ratio", "{:>6.3f}"),
+    ("normalised", "{:>10.3f}"),
+    ("pearson", "{:>7.3f}"),
+    ("demo it", "{:>7d}"),
+    ("demo s", "{:>6.2f}"),
+    ("32x32 S", "{:>7d}"),
+    ("32x32 it", "{:>8d}"),
+    ("32x32 s", "{:>7.2f}"),
+    ("32x32 gap", "{:>9.1e}"),
+]
 
 
 def main(argv=None) -> int:
@@ -97,7 +130,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     args = parser.parse_args(argv)
     mdp, _ = irl_gridworld()
-    print(f"chapter gridworld: {mdp.n_states} states, slip 0.1, T = {HORIZON}, {N_DEMOS} demos, alpha = {ALPHA}")
+    print(
+        f"chapter gridworld: {mdp.n_states} states, slip 0.1, T = {HORIZON}, {N_DEMOS} demos, alpha = {ALPHA}"
+    )
     print(" ".join(f"{name:>{len(fmt.format(0 if 'd' in fmt else 0.0))}}" for name, fmt in COLUMNS))
     rows = []
     for seed in args.seeds:
@@ -109,9 +144,12 @@ def main(argv=None) -> int:
         ("learned / expert return >= 0.95 from 200 demos", all(r["ratio"] >= 0.95 for r in rows)),
         ("32x32 converges in under 10 s", all(r["ok"] and r["32x32 s"] < 10 for r in rows)),
     ]
-    print(f"worst over seeds: exact gap {max(r['exact gap'] for r in rows):.1e}, ratio {min(r['ratio'] for r in rows):.3f}, "
-          f"normalised {min(r['normalised'] for r in rows):.3f}, pearson {min(r['pearson'] for r in rows):.3f}, "
-          f"32x32 {max(r['32x32 s'] for r in rows):.2f} s")
+    print(
+        f"worst over seeds: exact gap {max(r['exact gap'] for r in rows):.1e}, ratio "
+        f"{min(r['ratio'] for r in rows):.3f}, "
+        f"normalised {min(r['normalised'] for r in rows):.3f}, pearson {min(r['pearson'] for r in rows):.3f}, "
+        f"32x32 {max(r['32x32 s'] for r in rows):.2f} s"
+    )
     for name, ok in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {name}")
     return 0 if all(ok for _, ok in checks) else 1

@@ -81,7 +81,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=15_000)
-    parser.add_argument("--variants", nargs="+", default=["v", "auto_alpha"], choices=["v", "auto_alpha"])
+    parser.add_argument(
+        "--variants", nargs="+", default=["v", "auto_alpha"], choices=["v", "auto_alpha"]
+    )
     parser.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3")
     parser.add_argument("--progress", action="store_true", help="show progress bars")
     args = parser.parse_args()
@@ -101,8 +103,10 @@ def main() -> int:
     rows: dict[str, list[dict]] = {name: [] for name in names}
     for seed in args.seeds:
         for variant in args.variants:
-            result = train_sac("Pendulum-v1", args.steps, seed, variant, config, progress=args.progress)
-            at = dict(zip(result.curve.steps, result.curve.returns))
+            result = train_sac(
+                "Pendulum-v1", args.steps, seed, variant, config, progress=args.progress
+            )
+            at = dict(zip(result.curve.steps, result.curve.returns, strict=True))
             row = {
                 "at10k": at.get(EVAL_AT, float("nan")),
                 "final": result.final_eval.mean,
@@ -141,13 +145,21 @@ def main() -> int:
     if not args.no_sb3:
         sb3_seconds = [r["seconds"] for r in rows["SB3 SAC"]]
         for variant in args.variants:
-            ratios = [r["seconds"] / s for r, s in zip(rows[f"ours ({variant})"], sb3_seconds)]
+            ratios = [
+                r["seconds"] / s
+                for r, s in zip(rows[f"ours ({variant})"], sb3_seconds, strict=True)
+            ]
             print(
                 f"wall-clock ours ({variant}) / SB3: per seed {' '.join(f'{x:.2f}' for x in ratios)}; "
                 f"mean {statistics.mean(ratios):.2f} (goal <= 0.8)"
             )
-    print(f"load average after: {os.getloadavg()[0]:.2f}; total {time.perf_counter() - start:.0f} s")
-    print("TARGET MET" if ok else "TARGET MISSED", f"(our final return >= {THRESHOLD:.0f} for every seed)")
+    print(
+        f"load average after: {os.getloadavg()[0]:.2f}; total {time.perf_counter() - start:.0f} s"
+    )
+    print(
+        "TARGET MET" if ok else "TARGET MISSED",
+        f"(our final return >= {THRESHOLD:.0f} for every seed)",
+    )
     return 0 if ok else 1
 
 

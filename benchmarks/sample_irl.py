@@ -11,7 +11,8 @@ the gradient at psi = psi_true + (0, 0.5, 0.8, -0.3), compared with the exact DP
 * lagging, IS: the same samples, self-normalised importance weights.
 
 Target, every seed: the importance-weighted estimate has cosine >= 0.95 in every repetition for
-every M >= 1000 (the notebook asserts this for seed 0 with 5 repetitions; there M >= 300 suffices). Reported per seed and M:
+every M >= 1000 (the notebook asserts this for seed 0 with 5 repetitions; there M >= 300
+suffices). Reported per seed and M:
 the minimum cosine over repetitions of each estimator, and the mean ESS / M of the weighted one.
 
     python benchmarks/sample_irl.py --seeds 0 1 2 3 4 --reps 20
@@ -48,9 +49,11 @@ def run(seed: int, reps: int) -> tuple[dict, int | None]:
     psi = theta_true + np.array([0.0, 0.5, 0.8, -0.3])
     psi_old = theta_true + np.array([0.0, -0.3, 0.0, 0.3])
     exact = irl.irl_gradient(psi, world.P, F, demos, p0)
-    estimators = {"current": (irl.soft_optimal_trajectory_policy(world.P, F @ psi, T), False),
-                  "lagging, plain": (irl.soft_optimal_trajectory_policy(world.P, F @ psi_old, T), False),
-                  "lagging, IS": (irl.soft_optimal_trajectory_policy(world.P, F @ psi_old, T), True)}
+    estimators = {
+        "current": (irl.soft_optimal_trajectory_policy(world.P, F @ psi, T), False),
+        "lagging, plain": (irl.soft_optimal_trajectory_policy(world.P, F @ psi_old, T), False),
+        "lagging, IS": (irl.soft_optimal_trajectory_policy(world.P, F @ psi_old, T), True),
+    }
     table = {}
     for M in M_GRID:
         row = {}
@@ -59,19 +62,28 @@ def run(seed: int, reps: int) -> tuple[dict, int | None]:
             for rep in range(reps):
                 rng = np.random.default_rng(1000 * rep + M + 7919 * seed)
                 states, actions = sample_trajectories(world, sampler, T, M, rng)
-                g, e = irl.sample_irl_gradient(psi, F, demos, states, actions, sampler, weighted=weighted,
-                                               return_ess=True)
+                g, e = irl.sample_irl_gradient(
+                    psi, F, demos, states, actions, sampler, weighted=weighted, return_ess=True
+                )
                 cos.append(cosine(g, exact))
                 ess.append(e / M)
             row[name] = (min(cos), float(np.mean(ess)))
         table[M] = row
-    first = next((M for k, M in enumerate(M_GRID)
-                  if all(table[m]["lagging, IS"][0] >= TARGET_COS for m in M_GRID[k:])), None)
+    first = next(
+        (
+            M
+            for k, M in enumerate(M_GRID)
+            if all(table[m]["lagging, IS"][0] >= TARGET_COS for m in M_GRID[k:])
+        ),
+        None,
+    )
     return table, first
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--reps", type=int, default=20)
     args = parser.parse_args()
@@ -80,14 +92,22 @@ def main() -> int:
         tick = time.perf_counter()
         table, first = run(seed, args.reps)
         ok &= first is not None and first <= TARGET_M
-        print(f"seed {seed}: IS cosine >= {TARGET_COS} in all {args.reps} repetitions from M = {first} on "
-              f"({time.perf_counter() - tick:.1f} s)")
-        print(f"  {'M':>5s} {'current':>8s} {'lag plain':>10s} {'lag IS':>8s} {'ESS/M':>6s}   (min cosine over reps)")
+        print(
+            f"seed {seed}: IS cosine >= {TARGET_COS} in all {args.reps} repetitions from M = {first} on "
+            f"({time.perf_counter() - tick:.1f} s)"
+        )
+        print(
+            f"  {'M':>5s} {'current':>8s} {'lag plain':>10s} {'lag IS':>8s} {'ESS/M':>6s}   (min cosine over reps)"
+        )
         for M, row in table.items():
-            print(f"  {M:5d} {row['current'][0]:8.3f} {row['lagging, plain'][0]:10.3f} {row['lagging, IS'][0]:8.3f} "
-                  f"{row['lagging, IS'][1]:6.2f}")
-    print(f"target: importance-weighted cosine >= {TARGET_COS} for every M >= {TARGET_M}, every seed: "
-          f"{'met' if ok else 'NOT met'}")
+            print(
+                f"  {M:5d} {row['current'][0]:8.3f} {row['lagging, plain'][0]:10.3f} {row['lagging, IS'][0]:8.3f} "
+                f"{row['lagging, IS'][1]:6.2f}"
+            )
+    print(
+        f"target: importance-weighted cosine >= {TARGET_COS} for every M >= {TARGET_M}, every seed: "
+        f"{'met' if ok else 'NOT met'}"
+    )
     return 0 if ok else 1
 
 

@@ -36,17 +36,24 @@ def main() -> int:
     args = parser.parse_args()
 
     config = SoftDQNConfig()
-    algorithms = [(f"soft DQN a={args.alpha:g}", args.alpha)] + ([] if args.no_dqn else [("DQN", 0.0)])
+    algorithms = [(f"soft DQN a={args.alpha:g}", args.alpha)] + (
+        [] if args.no_dqn else [("DQN", 0.0)]
+    )
     print(f"CartPole-v1, {args.steps} env steps, seeds {args.seeds}; {config}")
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 = both cores busy with other work)")
-    header = f"{'algorithm':<16} {'seed':>4} {'final return':>15} {'first >= 475':>12} {'train s':>8} {'steps/s':>8}  curve (every {config.eval_every} steps)"
+    header = (
+        f"{'algorithm':<16} {'seed':>4} {'final return':>15} {'first >= 475':>12} {'train s':>8} "
+        f"{'steps/s':>8}  curve (every {config.eval_every} steps)"
+    )
     print(header)
     print("-" * len(header))
     start = time.perf_counter()
     summary: dict[str, list] = {name: [] for name, _ in algorithms}
     for seed in args.seeds:
         for name, alpha in algorithms:
-            result = train_soft_dqn("CartPole-v1", args.steps, seed, alpha, config, progress=args.progress)
+            result = train_soft_dqn(
+                "CartPole-v1", args.steps, seed, alpha, config, progress=args.progress
+            )
             first = result.curve.first_step_reaching(THRESHOLD)
             final = result.final_eval
             summary[name].append(result)
@@ -69,8 +76,13 @@ def main() -> int:
         )
         if name.startswith("soft"):
             ok = passed == len(finals)
-    print(f"load average after: {os.getloadavg()[0]:.2f}; total {time.perf_counter() - start:.0f} s")
-    print("TARGET MET" if ok else "TARGET MISSED", f"(soft DQN final return >= {THRESHOLD:.0f} for every seed)")
+    print(
+        f"load average after: {os.getloadavg()[0]:.2f}; total {time.perf_counter() - start:.0f} s"
+    )
+    print(
+        "TARGET MET" if ok else "TARGET MISSED",
+        f"(soft DQN final return >= {THRESHOLD:.0f} for every seed)",
+    )
     return 0 if ok else 1
 
 

@@ -11,9 +11,14 @@ Reports the median of several repetitions of each (the first call is included in
 import statistics
 import time
 
-import numpy as np
 
-from course_utils.inference import backward_messages, forward_messages, soft_policy, soft_value_iteration, value_iteration
+from course_utils.inference import (
+    backward_messages,
+    forward_messages,
+    soft_policy,
+    soft_value_iteration,
+    value_iteration,
+)
 from course_utils.mdp import gridworld
 from course_utils.runtime import configure_threads
 
@@ -36,11 +41,31 @@ def main():
     Q, V = backward_messages(mdp.P, mdp.R, 50)
     pi = soft_policy(Q, V)
     rows = [
-        ("soft value iteration, gamma=0.9, tol=1e-8", lambda: soft_value_iteration(mdp.P, mdp.R, gamma=0.9, tol=1e-8), 1.0),
-        ("soft value iteration, gamma=0.99, tol=1e-8", lambda: soft_value_iteration(mdp.P, mdp.R, gamma=0.99, tol=1e-8), 1.0),
-        ("hard value iteration, gamma=0.99, tol=1e-8", lambda: value_iteration(mdp.P, mdp.R, gamma=0.99, tol=1e-8), None),
-        ("backward messages, T=50 (variational)", lambda: backward_messages(mdp.P, mdp.R, 50), 0.05),
-        ("backward messages, T=50 (optimistic)", lambda: backward_messages(mdp.P, mdp.R, 50, optimistic=True), None),
+        (
+            "soft value iteration, gamma=0.9, tol=1e-8",
+            lambda: soft_value_iteration(mdp.P, mdp.R, gamma=0.9, tol=1e-8),
+            1.0,
+        ),
+        (
+            "soft value iteration, gamma=0.99, tol=1e-8",
+            lambda: soft_value_iteration(mdp.P, mdp.R, gamma=0.99, tol=1e-8),
+            1.0,
+        ),
+        (
+            "hard value iteration, gamma=0.99, tol=1e-8",
+            lambda: value_iteration(mdp.P, mdp.R, gamma=0.99, tol=1e-8),
+            None,
+        ),
+        (
+            "backward messages, T=50 (variational)",
+            lambda: backward_messages(mdp.P, mdp.R, 50),
+            0.05,
+        ),
+        (
+            "backward messages, T=50 (optimistic)",
+            lambda: backward_messages(mdp.P, mdp.R, 50, optimistic=True),
+            None,
+        ),
         ("forward messages, T=50", lambda: forward_messages(mdp.P, pi, mdp.p0, 50), None),
     ]
     print(f"32x32 gridworld with slip 0.2: {mdp.n_states} states, {mdp.n_actions} actions")

@@ -9,5 +9,5 @@ Chapter checks live in ``course_utils.checks.chNN``.
 
 from .runtime import configure_threads, describe_environment, get_device, seed_everything
 
-__all__ = ["seed_everything", "get_device", "configure_threads", "describe_environment"]
+__all__ = ["configure_threads", "describe_environment", "get_device", "seed_everything"]
 __version__ = "0.1.0"

@@ -48,19 +48,19 @@ from .rl.evaluation import env_factory
 from .rl.networks import BoltzmannPolicy, SquashedGaussianPolicy
 
 __all__ = [
-    "gan_optimal_discriminator",
-    "airl_logits",
-    "discriminator_loss",
-    "adversarial_reward",
-    "GAILDiscriminator",
     "AIRLDiscriminator",
-    "policy_log_prob",
     "AdversarialConfig",
     "AdversarialResult",
-    "train_adversarial",
-    "state_reward_fn",
+    "GAILDiscriminator",
     "WiderActions",
+    "adversarial_reward",
+    "airl_logits",
+    "discriminator_loss",
     "gail_reward_fn",
+    "gan_optimal_discriminator",
+    "policy_log_prob",
+    "state_reward_fn",
+    "train_adversarial",
 ]
 
 RewardShape = Literal["logit", "positive", "negative", "f", "g"]
@@ -73,7 +73,9 @@ def _check_tensor(name: str, x, ndim: int | None = 1) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch tensor, got {type(x).__name__}")
     if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s) (a batch), got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have {ndim} dimension(s) (a batch), got shape {tuple(x.shape)}"
+        )
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
@@ -92,7 +94,9 @@ def gan_optimal_discriminator(p_data: np.ndarray, p_model: np.ndarray) -> np.nda
     """Slides: D*(x) = p*(x) / (p_theta(x) + p*(x)), for densities evaluated on the same points."""
     p_data, p_model = np.asarray(p_data, float), np.asarray(p_model, float)
     if p_data.shape != p_model.shape:
-        raise ValueError(f"densities must have the same shape, got {p_data.shape} and {p_model.shape}")
+        raise ValueError(
+            f"densities must have the same shape, got {p_data.shape} and {p_model.shape}"
+        )
     if (p_data < 0).any() or (p_model < 0).any() or not np.isfinite(p_data + p_model).all():
         raise ValueError("densities must be finite and non-negative")
     total = p_data + p_model
@@ -159,8 +163,13 @@ class GAILDiscriminator(nn.Module):
     Discrete actions (``n_actions`` given) enter one-hot; continuous ones as they are.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int = 0, n_actions: int | None = None,
-                 hidden_sizes: tuple[int, ...] = (64, 64)):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int = 0,
+        n_actions: int | None = None,
+        hidden_sizes: tuple[int, ...] = (64, 64),
+    ):
         super().__init__()
         self.n_actions = n_actions
         in_dim = obs_dim + (n_actions if n_actions else act_dim)
@@ -194,7 +203,9 @@ class AIRLDiscriminator(nn.Module):
         """The learned state-only reward g_psi(s), (B,)."""
         return self.g(obs).squeeze(-1)
 
-    def f(self, obs: torch.Tensor, next_obs: torch.Tensor, terminated: torch.Tensor | None = None) -> torch.Tensor:
+    def f(
+        self, obs: torch.Tensor, next_obs: torch.Tensor, terminated: torch.Tensor | None = None
+    ) -> torch.Tensor:
         g_s, h_s, h_next = self.reward(obs), self.h(obs).squeeze(-1), self.h(next_obs).squeeze(-1)
         return airl_logits(g_s, h_s, h_next, torch.zeros_like(g_s), self.gamma, terminated)
 
@@ -225,7 +236,9 @@ def policy_log_prob(
         if isinstance(policy, SquashedGaussianPolicy):
             low = policy.action_center - policy.action_scale * (1 - margin)
             high = policy.action_center + policy.action_scale * (1 - margin)
-            return policy.log_prob(obs, torch.max(torch.min(actions, high), low)).clamp(-bound, bound)
+            return policy.log_prob(obs, torch.max(torch.min(actions, high), low)).clamp(
+                -bound, bound
+            )
     raise TypeError(f"unsupported policy {type(policy).__name__}")
 
 
@@ -303,7 +316,9 @@ def train_adversarial(
     for name in ("obs", "next_obs", "actions"):
         _check_tensor(f"expert.{name}", getattr(expert, name).float(), ndim=None)
     if expert.obs.shape[-1] != obs_dim:
-        raise ValueError(f"expert observations have {expert.obs.shape[-1]} features, the env has {obs_dim}")
+        raise ValueError(
+            f"expert observations have {expert.obs.shape[-1]} features, the env has {obs_dim}"
+        )
     if rl_config is None:
         rl_config = SoftDQNConfig() if discrete else SACConfig()
     gamma = rl_config.gamma
@@ -311,9 +326,13 @@ def train_adversarial(
     torch.manual_seed(seed)  # the discriminator's initialisation (the trainer reseeds its own)
     if method == "gail":
         if discrete:
-            disc: nn.Module = GAILDiscriminator(obs_dim, n_actions=int(env.action_space.n), hidden_sizes=cfg.disc_hidden)
+            disc: nn.Module = GAILDiscriminator(
+                obs_dim, n_actions=int(env.action_space.n), hidden_sizes=cfg.disc_hidden
+            )
         else:
-            disc = GAILDiscriminator(obs_dim, act_dim=env.action_space.shape[0], hidden_sizes=cfg.disc_hidden)
+            disc = GAILDiscriminator(
+                obs_dim, act_dim=env.action_space.shape[0], hidden_sizes=cfg.disc_hidden
+            )
     else:
         disc = AIRLDiscriminator(obs_dim, gamma=gamma, hidden_sizes=cfg.disc_hidden)
     optimizer = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, weight_decay=cfg.weight_decay)
@@ -349,7 +368,10 @@ def train_adversarial(
         for _ in range(cfg.disc_updates):
             pol, exp = take(recent, cfg.disc_batch), take(expert, cfg.disc_batch)
             if cfg.grad_penalty > 0:
-                inputs = [exp.obs.clone().requires_grad_(True), exp.next_obs.clone().requires_grad_(True)]
+                inputs = [
+                    exp.obs.clone().requires_grad_(True),
+                    exp.next_obs.clone().requires_grad_(True),
+                ]
                 actions = exp.actions
                 if not discrete:
                     actions = actions.clone().requires_grad_(True)
@@ -359,7 +381,9 @@ def train_adversarial(
             pol_logits = disc.batch_logits(pol, log_pi(policy, pol))
             loss = discriminator_loss(exp_logits, pol_logits)
             if cfg.grad_penalty > 0:
-                grads = torch.autograd.grad(exp_logits.sum(), inputs, create_graph=True, allow_unused=True)
+                grads = torch.autograd.grad(
+                    exp_logits.sum(), inputs, create_graph=True, allow_unused=True
+                )
                 penalty = sum((g.pow(2).sum(-1)).mean() for g in grads if g is not None)
                 loss_total = loss + cfg.grad_penalty * penalty
             else:
@@ -373,12 +397,30 @@ def train_adversarial(
         history["policy_D"].append(torch.sigmoid(pol_logits).mean().item())
 
     if discrete:
-        run = train_soft_dqn(make_env, total_steps, seed, alpha=alpha, config=rl_config,
-                             progress=progress, reward_fn=reward_fn, callback=callback)
+        run = train_soft_dqn(
+            make_env,
+            total_steps,
+            seed,
+            alpha=alpha,
+            config=rl_config,
+            progress=progress,
+            reward_fn=reward_fn,
+            callback=callback,
+        )
     else:
-        run = train_sac(make_env, total_steps, seed, variant=sac_variant, config=rl_config,
-                        progress=progress, reward_fn=reward_fn, callback=callback)
-    return AdversarialResult(method=method, run=run, discriminator=disc, reward_fn=reward_fn, history=history)
+        run = train_sac(
+            make_env,
+            total_steps,
+            seed,
+            variant=sac_variant,
+            config=rl_config,
+            progress=progress,
+            reward_fn=reward_fn,
+            callback=callback,
+        )
+    return AdversarialResult(
+        method=method, run=run, discriminator=disc, reward_fn=reward_fn, history=history
+    )
 
 
 # ------------------------------------------------------------------------------ learned rewards
@@ -400,11 +442,12 @@ class WiderActions(gym.ActionWrapper):
             raise ValueError("WiderActions needs a Box action space and factor >= 1")
         space = env.action_space
         center, half = (space.high + space.low) / 2, (space.high - space.low) / 2
-        self.action_space = gym.spaces.Box(center - factor * half, center + factor * half, dtype=space.dtype)
+        self.action_space = gym.spaces.Box(
+            center - factor * half, center + factor * half, dtype=space.dtype
+        )
 
     def action(self, action):
         return np.clip(action, self.env.action_space.low, self.env.action_space.high)
-
 
 
 def state_reward_fn(disc: AIRLDiscriminator) -> Callable[[Batch], torch.Tensor]:
@@ -417,7 +460,9 @@ def state_reward_fn(disc: AIRLDiscriminator) -> Callable[[Batch], torch.Tensor]:
     return reward_fn
 
 
-def gail_reward_fn(disc: GAILDiscriminator, shape: RewardShape = "logit") -> Callable[[Batch], torch.Tensor]:
+def gail_reward_fn(
+    disc: GAILDiscriminator, shape: RewardShape = "logit"
+) -> Callable[[Batch], torch.Tensor]:
     """GAIL's "reward" log D(s, a) - log(1 - D(s, a)) from a trained classifier (frozen)."""
 
     def reward_fn(batch: Batch) -> torch.Tensor:

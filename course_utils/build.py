@@ -177,7 +177,9 @@ def stale_notebooks(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS) ->
     return problems
 
 
-def build(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS, only: list[str] | None = None) -> list[Path]:
+def build(
+    solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS, only: list[str] | None = None
+) -> list[Path]:
     """Write the exercise notebooks (all, or those whose file names are in ``only``).
 
     Returns the paths that changed.
@@ -195,7 +197,9 @@ def build(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS, only: list[s
     return changed
 
 
-def run_notebook(nb: nbformat.NotebookNode, cwd: Path, *, timeout: int, allow_errors: bool = False) -> None:
+def run_notebook(
+    nb: nbformat.NotebookNode, cwd: Path, *, timeout: int, allow_errors: bool = False
+) -> None:
     """Execute ``nb`` in place in a fresh kernel of the current environment, working in ``cwd``.
 
     On POSIX systems the kernel talks over IPC sockets in a private temporary folder instead
@@ -212,8 +216,13 @@ def run_notebook(nb: nbformat.NotebookNode, cwd: Path, *, timeout: int, allow_er
             config.KernelManager.transport = "ipc"
             config.KernelManager.ip = os.path.join(folder, "kernel")
         client = NotebookClient(
-            nb, config=config, kernel_name="python3", timeout=timeout, allow_errors=allow_errors,
-            interrupt_on_timeout=allow_errors, record_timing=False,
+            nb,
+            config=config,
+            kernel_name="python3",
+            timeout=timeout,
+            allow_errors=allow_errors,
+            interrupt_on_timeout=allow_errors,
+            record_timing=False,
             resources={"metadata": {"path": str(cwd)}},
         )
         client.execute()
@@ -227,10 +236,19 @@ def execute_in_place(path: Path, timeout: int = 1800) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_utils.build", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only report whether notebooks/ is up to date")
-    parser.add_argument("--execute", nargs="+", metavar="SOLUTION", type=Path,
-                        help="execute these solution notebooks in place (outputs kept) before building")
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.build", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only report whether notebooks/ is up to date"
+    )
+    parser.add_argument(
+        "--execute",
+        nargs="+",
+        metavar="SOLUTION",
+        type=Path,
+        help="execute these solution notebooks in place (outputs kept) before building",
+    )
     args = parser.parse_args(argv)
     try:
         if args.check:

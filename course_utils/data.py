@@ -77,7 +77,7 @@ def load_binarized_digits(
     is_test = np.zeros(len(labels), dtype=bool)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        n_test = int(round(test_fraction * len(members)))
+        n_test = round(test_fraction * len(members))
         is_test[rng.permutation(members)[:n_test]] = True
 
     def part(mask: np.ndarray) -> tuple[Tensor, Tensor]:

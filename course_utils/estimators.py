@@ -28,23 +28,23 @@ samples. Every gradient is returned with the shape of the parameter it belongs t
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 __all__ = [
-    "Reward",
     "QuadraticReward",
-    "gaussian_sample",
-    "score_function_gradient",
-    "score_function_gradient_autograd",
-    "reparam_gradient",
+    "Reward",
     "categorical_exact_gradient",
     "categorical_score_gradient",
     "categorical_score_gradient_loo",
-    "repeat_gaussian_estimator",
+    "gaussian_sample",
+    "reparam_gradient",
     "repeat_categorical_estimator",
+    "repeat_gaussian_estimator",
+    "score_function_gradient",
+    "score_function_gradient_autograd",
 ]
 
 Reward = Callable[[torch.Tensor], torch.Tensor]  # z (M, d) -> r(z) (M,)

@@ -15,7 +15,8 @@ and its gradient is minus the slides' IRL gradient, ``1/N sum_i grad r(tau_i) - 
 r(tau_j) / sum_j w_j``. The policy approximates the soft-optimal policy for the current reward: Soft
 Actor-Critic (chapter 07's losses) with temperature alpha on rewards relabelled with the current cost,
 so the model is ``p(tau|O) ∝ p(tau) exp(-C_psi(tau) / alpha)`` and the loss uses ``C_psi / alpha``.
-The cost is ``c_psi(s) = ||h_psi(s)||^2 / 2`` with an MLP h_psi (see :class:`CostNetwork`). Each iteration of :func:`train_gcl`:
+The cost is ``c_psi(s) = ||h_psi(s)||^2 / 2`` with an MLP h_psi (see :class:`CostNetwork`).
+Each iteration of :func:`train_gcl`:
 
 1. run the current policy for ``episodes_per_iter`` episodes, keeping each step's log pi(a|s);
 2. take ``cost_steps`` Adam steps on ``loss(psi) + regularizers`` (below) with the samples of the last ``sample_window``
@@ -54,7 +55,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -68,16 +69,16 @@ from .rl.sac import critic_and_actor_losses, target_critics_value
 from .runtime import configure_threads, seed_everything
 
 __all__ = [
-    "CostNetwork",
     "AveragedCost",
-    "Rollouts",
-    "gcl_cost_loss",
-    "expert_demonstrations",
-    "rollout",
-    "success_rate",
-    "cost_on_grid",
+    "CostNetwork",
     "GCLConfig",
     "GCLResult",
+    "Rollouts",
+    "cost_on_grid",
+    "expert_demonstrations",
+    "gcl_cost_loss",
+    "rollout",
+    "success_rate",
     "train_gcl",
 ]
 
@@ -91,7 +92,12 @@ class CostNetwork(nn.Module):
     demonstrated one; a plain MLP may extrapolate to ever lower costs where no sample has been yet.
     """
 
-    def __init__(self, obs_dim: int = 2, hidden_sizes: tuple[int, ...] = (32, 32), out_features: int | None = None):
+    def __init__(
+        self,
+        obs_dim: int = 2,
+        hidden_sizes: tuple[int, ...] = (32, 32),
+        out_features: int | None = None,
+    ):
         super().__init__()
         self.squared = out_features is not None
         self.net = mlp(obs_dim, out_features or 1, hidden_sizes, activation=nn.Tanh)
@@ -113,22 +119,30 @@ class AveragedCost(nn.Module):
 
 
 def _check_costs(demo_costs, sample_costs, sample_log_probs) -> None:
-    for name, value in (("demo_costs", demo_costs), ("sample_costs", sample_costs),
-                        ("sample_log_probs", sample_log_probs)):
+    for name, value in (
+        ("demo_costs", demo_costs),
+        ("sample_costs", sample_costs),
+        ("sample_log_probs", sample_log_probs),
+    ):
         if not isinstance(value, torch.Tensor):
             raise ValueError(f"{name} must be a torch tensor, got {type(value).__name__}")
         if value.ndim != 2 or value.shape[0] == 0:
-            raise ValueError(f"{name} must have shape (trajectories, T) with at least one trajectory, "
-                             f"got {tuple(value.shape)}")
+            raise ValueError(
+                f"{name} must have shape (trajectories, T) with at least one trajectory, "
+                f"got {tuple(value.shape)}"
+            )
         if not torch.isfinite(value).all():
             raise ValueError(f"{name} contains NaN or inf")
     if sample_costs.shape != sample_log_probs.shape:
-        raise ValueError(f"sample_costs {tuple(sample_costs.shape)} and sample_log_probs "
-                         f"{tuple(sample_log_probs.shape)} must have the same shape (M, T)")
+        raise ValueError(
+            f"sample_costs {tuple(sample_costs.shape)} and sample_log_probs "
+            f"{tuple(sample_log_probs.shape)} must have the same shape (M, T)"
+        )
 
 
-def gcl_cost_loss(demo_costs: torch.Tensor, sample_costs: torch.Tensor,
-                  sample_log_probs: torch.Tensor) -> torch.Tensor:
+def gcl_cost_loss(
+    demo_costs: torch.Tensor, sample_costs: torch.Tensor, sample_log_probs: torch.Tensor
+) -> torch.Tensor:
     """The importance-sampled negative MaxEnt IRL log-likelihood of guided cost learning, a scalar.
 
     demo_costs (N, T): c_psi(s_t) along the demonstrations; sample_costs (M, T): along the policy
@@ -181,8 +195,9 @@ def _run(make_env: Callable[[], PointMassEnv], act, n_episodes: int, seed: int) 
     return Rollouts(stack(all_obs), stack(all_actions), stack(all_next), log_probs, in_goal)
 
 
-def expert_demonstrations(n: int, *, noise: float = 0.3, seed: int = 0,
-                          env_kwargs: dict | None = None) -> Rollouts:
+def expert_demonstrations(
+    n: int, *, noise: float = 0.3, seed: int = 0, env_kwargs: dict | None = None
+) -> Rollouts:
     """``n`` episodes of the point mass expert with Gaussian action noise (std ``noise``, then clipped).
 
     The noise makes the demonstrations stochastic, as the MaxEnt model assumes. Starts are seeded
@@ -201,8 +216,14 @@ def expert_demonstrations(n: int, *, noise: float = 0.3, seed: int = 0,
     return _run(lambda: PointMassEnv(**env_kwargs), act, n, seed)
 
 
-def rollout(policy: SquashedGaussianPolicy, n_episodes: int, *, seed: int = 0, deterministic: bool = False,
-            env_kwargs: dict | None = None) -> Rollouts:
+def rollout(
+    policy: SquashedGaussianPolicy,
+    n_episodes: int,
+    *,
+    seed: int = 0,
+    deterministic: bool = False,
+    env_kwargs: dict | None = None,
+) -> Rollouts:
     """Run ``policy`` for ``n_episodes`` episodes (seeded starts), recording log pi(a_t|s_t) per step.
 
     Stochastic actions use torch's global generator (seed it for reproducible runs); the
@@ -220,12 +241,20 @@ def rollout(policy: SquashedGaussianPolicy, n_episodes: int, *, seed: int = 0, d
     return _run(lambda: PointMassEnv(**env_kwargs), act, n_episodes, seed)
 
 
-def success_rate(policy: SquashedGaussianPolicy, n_episodes: int = 20, *, seed: int = 10_000,
-                 deterministic: bool = True, env_kwargs: dict | None = None) -> float:
+def success_rate(
+    policy: SquashedGaussianPolicy,
+    n_episodes: int = 20,
+    *,
+    seed: int = 10_000,
+    deterministic: bool = True,
+    env_kwargs: dict | None = None,
+) -> float:
     """Fraction of ``n_episodes`` seeded episodes whose final position is in the goal disc."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        runs = rollout(policy, n_episodes, seed=seed, deterministic=deterministic, env_kwargs=env_kwargs)
+        runs = rollout(
+            policy, n_episodes, seed=seed, deterministic=deterministic, env_kwargs=env_kwargs
+        )
     return float(runs.in_goal.mean())
 
 
@@ -244,7 +273,9 @@ class GCLConfig:
     """Hyper-parameters of :func:`train_gcl` (defaults: see benchmarks/gcl_point_mass.py)."""
 
     iterations: int = 60
-    cost_iterations: int = 40  # the cost learns in the first 40 iterations; then the policy trains on it alone
+    cost_iterations: int = (
+        40  # the cost learns in the first 40 iterations; then the policy trains on it alone
+    )
     cost_average: int = 10  # ... on the average of the costs after the last 10 learning iterations
     episodes_per_iter: int = 4  # policy samples per iteration (T = 50 steps each)
     sample_window: int = 5  # cost updates use the samples of the last iterations (lagging policies)
@@ -261,8 +292,12 @@ class GCLConfig:
     batch_size: int = 128
     hidden_sizes: tuple[int, ...] = (64, 64)
     num_threads: int | None = 1
-    mono_weight: float = 1.0  # weight of g_mono: the cost should not increase along the demonstrations
-    cost_l2: float = 0.01  # weight of the L2 penalty on the cost values (demos and samples, per step)
+    mono_weight: float = (
+        1.0  # weight of g_mono: the cost should not increase along the demonstrations
+    )
+    cost_l2: float = (
+        0.01  # weight of the L2 penalty on the cost values (demos and samples, per step)
+    )
 
 
 @dataclass
@@ -282,8 +317,14 @@ class GCLResult:
     config: GCLConfig | None = None
 
 
-def train_gcl(demos: Rollouts, *, config: GCLConfig | None = None, seed: int = 0, progress: bool = False,
-              env_kwargs: dict | None = None) -> GCLResult:
+def train_gcl(
+    demos: Rollouts,
+    *,
+    config: GCLConfig | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    env_kwargs: dict | None = None,
+) -> GCLResult:
     """Guided cost learning on the point mass from the demonstrations ``demos`` (see the module doc)."""
     cfg = config or GCLConfig()
     if demos.next_obs.ndim != 3 or demos.next_obs.shape[-1] != 2:
@@ -319,22 +360,35 @@ def train_gcl(demos: Rollouts, *, config: GCLConfig | None = None, seed: int = 0
         add(_run(lambda: PointMassEnv(**env_kwargs), uniform, cfg.warmup_episodes, seed + 50_000))
         window: list[Rollouts] = []
         snapshots: list[CostNetwork] = []
-        history: dict[str, list[float]] = {k: [] for k in ("loss", "ess", "demo_cost", "sample_cost",
-                                                           "sample_in_goal")}
+        history: dict[str, list[float]] = {
+            k: [] for k in ("loss", "ess", "demo_cost", "sample_cost", "sample_in_goal")
+        }
         for it in tqdm(range(cfg.iterations), disable=not progress, desc="GCL"):
             # 1. samples of the current policy, with the sampler's log-probabilities
-            runs = rollout(policy, cfg.episodes_per_iter, seed=seed + 1000 * (it + 1), env_kwargs=env_kwargs)
+            runs = rollout(
+                policy, cfg.episodes_per_iter, seed=seed + 1000 * (it + 1), env_kwargs=env_kwargs
+            )
             add(runs)
-            window = (window + [runs])[-cfg.sample_window:]
-            sample_states = torch.as_tensor(np.concatenate([r.next_obs for r in window]), dtype=torch.float32)
-            sample_log_probs = torch.as_tensor(np.concatenate([r.log_probs for r in window]), dtype=torch.float32)
+            window = ([*window, runs])[-cfg.sample_window :]
+            sample_states = torch.as_tensor(
+                np.concatenate([r.next_obs for r in window]), dtype=torch.float32
+            )
+            sample_log_probs = torch.as_tensor(
+                np.concatenate([r.log_probs for r in window]), dtype=torch.float32
+            )
             # 2. cost: importance-sampled MaxEnt IRL; then frozen, as the average of its last versions
             if it < cfg.cost_iterations:
                 for _ in range(cfg.cost_steps):
                     demo_c, sample_c = cost_net(demo_states), cost_net(sample_states)
                     loss = gcl_cost_loss(demo_c / cfg.alpha, sample_c / cfg.alpha, sample_log_probs)
-                    if cfg.mono_weight > 0:  # monotonic decrease along the demonstrations (Finn et al.)
-                        loss = loss + cfg.mono_weight * torch.relu(demo_c[:, 1:] - demo_c[:, :-1]).pow(2).sum(1).mean()
+                    if (
+                        cfg.mono_weight > 0
+                    ):  # monotonic decrease along the demonstrations (Finn et al.)
+                        loss = (
+                            loss
+                            + cfg.mono_weight
+                            * torch.relu(demo_c[:, 1:] - demo_c[:, :-1]).pow(2).sum(1).mean()
+                        )
                     if cfg.cost_l2 > 0:  # keeps the cost's scale bounded
                         loss = loss + cfg.cost_l2 * (demo_c.pow(2).mean() + sample_c.pow(2).mean())
                     cost_opt.zero_grad()
@@ -346,23 +400,30 @@ def train_gcl(demos: Rollouts, *, config: GCLConfig | None = None, seed: int = 0
                     cost_net = AveragedCost(snapshots)
             with torch.no_grad():
                 log_w = -cost_net(sample_states).sum(1) / cfg.alpha - sample_log_probs.sum(1)
-                ess = float(torch.exp(2 * torch.logsumexp(log_w, 0) - torch.logsumexp(2 * log_w, 0)))
+                ess = float(
+                    torch.exp(2 * torch.logsumexp(log_w, 0) - torch.logsumexp(2 * log_w, 0))
+                )
                 demo_c, sample_c = cost_net(demo_states), cost_net(sample_states)
                 loss = gcl_cost_loss(demo_c / cfg.alpha, sample_c / cfg.alpha, sample_log_probs)
                 history["loss"].append(float(loss))
                 history["ess"].append(ess)
                 history["demo_cost"].append(float(demo_c.sum(1).mean()))
-                history["sample_cost"].append(float(sample_c[-cfg.episodes_per_iter:].sum(1).mean()))
+                history["sample_cost"].append(
+                    float(sample_c[-cfg.episodes_per_iter :].sum(1).mean())
+                )
                 history["sample_in_goal"].append(float(runs.in_goal.mean()))
             # 3. policy: SAC on the learned reward r = -c_psi(s')
             for _ in range(cfg.sac_steps_per_iter):
-                batch = relabel(buffer.sample(cfg.batch_size), lambda b: -cost_net(b.next_obs))
+                batch = relabel(
+                    buffer.sample(cfg.batch_size), lambda b, net=cost_net: -net(b.next_obs)
+                )
                 next_value = target_critics_value(policy, q_target, batch.next_obs, cfg.alpha)
-                q_loss, policy_loss, _, _ = critic_and_actor_losses(policy, q_net, batch, next_value,
-                                                                    cfg.alpha, cfg.gamma)
-                for opt, l in ((q_opt, q_loss), (policy_opt, policy_loss)):
+                q_loss, policy_loss, _, _ = critic_and_actor_losses(
+                    policy, q_net, batch, next_value, cfg.alpha, cfg.gamma
+                )
+                for opt, sac_loss in ((q_opt, q_loss), (policy_opt, policy_loss)):
                     opt.zero_grad()
-                    l.backward()
+                    sac_loss.backward()
                 q_opt.step()
                 policy_opt.step()
                 polyak_update(q_target, q_net, cfg.tau)

@@ -30,7 +30,7 @@ with ``mu_t(s, a)`` the state-action visitation of the model ("Estimating the ex
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import optimize, sparse
@@ -40,31 +40,31 @@ from .inference import backward_messages, forward_messages, soft_policy
 from .mdp import TabularMDP, gridworld, validate_distribution, validate_transitions
 
 __all__ = [
-    "feature_expectations",
-    "state_action_visitation",
-    "log_partition",
-    "irl_log_likelihood",
-    "irl_gradient",
-    "MaxEntIRLResult",
-    "maxent_irl",
-    "maxent_irl_from_expectations",
-    "expected_return",
-    "causal_entropy",
-    "policy_log_likelihood",
-    "greedy_policy",
-    "ProjectionResult",
-    "apprenticeship_projection",
-    "mixture_policy",
     "IRL_LAYOUT",
     "IRL_REWARDS",
-    "irl_gridworld",
-    "log_importance_weights",
-    "self_normalized_weights",
+    "MaxEntIRLResult",
+    "ProjectionResult",
+    "apprenticeship_projection",
+    "causal_entropy",
     "effective_sample_size",
-    "self_normalized_estimate",
-    "trajectory_log_probs",
+    "expected_return",
+    "feature_expectations",
+    "greedy_policy",
+    "irl_gradient",
+    "irl_gridworld",
+    "irl_log_likelihood",
+    "log_importance_weights",
+    "log_partition",
+    "maxent_irl",
+    "maxent_irl_from_expectations",
+    "mixture_policy",
+    "policy_log_likelihood",
     "sample_irl_gradient",
+    "self_normalized_estimate",
+    "self_normalized_weights",
     "soft_optimal_trajectory_policy",
+    "state_action_visitation",
+    "trajectory_log_probs",
 ]
 
 OPTIMIZERS = ("lbfgs", "adam", "gradient")
@@ -85,8 +85,12 @@ IRL_LAYOUT: tuple[str, ...] = (
 IRL_REWARDS: dict[str, float] = {".": -0.2, "G": 2.0, "L": -3.0, "W": -1.0}
 
 
-def irl_gridworld(layout: Sequence[str] = IRL_LAYOUT, *, slip: float = 0.1,
-                  rewards: dict[str, float] | None = None) -> tuple[TabularMDP, np.ndarray]:
+def irl_gridworld(
+    layout: Sequence[str] = IRL_LAYOUT,
+    *,
+    slip: float = 0.1,
+    rewards: dict[str, float] | None = None,
+) -> tuple[TabularMDP, np.ndarray]:
     """A gridworld with a linear reward in its cell-type indicator features, and the true theta.
 
     Every cell type of ``rewards`` (default :data:`IRL_REWARDS`) must occur in ``layout``, so that
@@ -97,7 +101,9 @@ def irl_gridworld(layout: Sequence[str] = IRL_LAYOUT, *, slip: float = 0.1,
     rewards = dict(IRL_REWARDS if rewards is None else rewards)
     kinds = sorted({"." if c == "S" else c for row in layout for c in row} - {"#"})
     if kinds != sorted(rewards):
-        raise ValueError(f"the layout's cell types {kinds} must be exactly those of rewards {sorted(rewards)}")
+        raise ValueError(
+            f"the layout's cell types {kinds} must be exactly those of rewards {sorted(rewards)}"
+        )
     mdp = gridworld(layout, rewards=rewards, step_reward=rewards["."], slip=slip, absorbing="G")
     return mdp, np.array([rewards[k] for k in kinds])
 
@@ -121,8 +127,10 @@ def _check_horizon(horizon) -> int:
 def _check_features(features, S: int) -> np.ndarray:
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or features.shape[0] != S:
-        raise ValueError(f"features must have shape (S, K) with S = {S} states (one row per state), "
-                         f"got {features.shape}")
+        raise ValueError(
+            f"features must have shape (S, K) with S = {S} states (one row per state), "
+            f"got {features.shape}"
+        )
     if features.shape[1] == 0:
         raise ValueError("features must have at least one column (K >= 1)")
     if not np.isfinite(features).all():
@@ -147,11 +155,15 @@ def _index_array(values, name: str, size: int, what: str) -> np.ndarray:
     except (ValueError, TypeError):  # numpy refuses ragged nested lists
         array = np.asarray(values, dtype=object)
     if array.dtype == object:
-        raise ValueError(f"{name} must be a rectangular (N, T) array of integers; got ragged or "
-                         "non-numeric data (all demonstrations must have the same length T)")
+        raise ValueError(
+            f"{name} must be a rectangular (N, T) array of integers; got ragged or "
+            "non-numeric data (all demonstrations must have the same length T)"
+        )
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"{name} must have shape (N, T) with N >= 1 demonstrations of T >= 1 "
-                         f"steps, got {array.shape}")
+        raise ValueError(
+            f"{name} must have shape (N, T) with N >= 1 demonstrations of T >= 1 "
+            f"steps, got {array.shape}"
+        )
     if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
         array = array.astype(np.int64)
     if array.dtype.kind not in "iu":
@@ -159,8 +171,10 @@ def _index_array(values, name: str, size: int, what: str) -> np.ndarray:
     bad = (array < 0) | (array >= size)
     if bad.any():
         i, t = np.argwhere(bad)[0]
-        raise ValueError(f"{name}[{i}, {t}] = {array[i, t]} is not a valid {what} index: "
-                         f"{what}s are 0 .. {size - 1}")
+        raise ValueError(
+            f"{name}[{i}, {t}] = {array[i, t]} is not a valid {what} index: "
+            f"{what}s are 0 .. {size - 1}"
+        )
     return array.astype(np.int64)
 
 
@@ -168,9 +182,15 @@ def _check_policy(policy, S: int, A: int, horizon: int | None = None) -> np.ndar
     policy = np.asarray(policy, dtype=np.float64)
     if policy.shape == (S, A):
         return policy
-    if policy.ndim != 3 or policy.shape[1:] != (S, A) or (horizon is not None and policy.shape[0] < horizon):
+    if (
+        policy.ndim != 3
+        or policy.shape[1:] != (S, A)
+        or (horizon is not None and policy.shape[0] < horizon)
+    ):
         need = "" if horizon is None else f" with T >= {horizon}"
-        raise ValueError(f"policy must have shape (S, A) = {(S, A)} or (T, S, A){need}, got {policy.shape}")
+        raise ValueError(
+            f"policy must have shape (S, A) = {(S, A)} or (T, S, A){need}, got {policy.shape}"
+        )
     return policy
 
 
@@ -190,8 +210,9 @@ def feature_expectations(features: np.ndarray, states: np.ndarray) -> np.ndarray
     return features[states].sum(axis=1).mean(axis=0)
 
 
-def _posterior_state_marginals(P: np.ndarray, p0: np.ndarray, pi: np.ndarray, V: np.ndarray,
-                               alpha: float) -> np.ndarray:
+def _posterior_state_marginals(
+    P: np.ndarray, p0: np.ndarray, pi: np.ndarray, V: np.ndarray, alpha: float
+) -> np.ndarray:
     """p(s_t | O_{1:T}) of the exact PGM (optimistic messages), shape (T, S).
 
     Given optimality, the posterior is again a Markov chain: it starts in
@@ -230,8 +251,13 @@ def _soft_solution(P, R, p0, horizon, alpha, optimistic):
 
 
 def state_action_visitation(
-    P: np.ndarray, R: np.ndarray, p0: np.ndarray, horizon: int, *,
-    alpha: float = 1.0, optimistic: bool = False,
+    P: np.ndarray,
+    R: np.ndarray,
+    p0: np.ndarray,
+    horizon: int,
+    *,
+    alpha: float = 1.0,
+    optimistic: bool = False,
 ) -> np.ndarray:
     """mu_t(s, a) of the soft-optimal model, shape (T, S, A); each mu_t sums to one.
 
@@ -251,8 +277,13 @@ def state_action_visitation(
 
 
 def log_partition(
-    P: np.ndarray, R: np.ndarray, p0: np.ndarray, horizon: int, *,
-    alpha: float = 1.0, optimistic: bool = False,
+    P: np.ndarray,
+    R: np.ndarray,
+    p0: np.ndarray,
+    horizon: int,
+    *,
+    alpha: float = 1.0,
+    optimistic: bool = False,
 ) -> float:
     """log Z of the demonstrations' model, computed by the backward messages.
 
@@ -298,8 +329,14 @@ def _prepare(P, features, expert_states, p0, alpha):
 
 
 def irl_log_likelihood(
-    theta: np.ndarray, P: np.ndarray, features: np.ndarray, expert_states: np.ndarray,
-    p0: np.ndarray, *, alpha: float = 1.0, optimistic: bool = False,
+    theta: np.ndarray,
+    P: np.ndarray,
+    features: np.ndarray,
+    expert_states: np.ndarray,
+    p0: np.ndarray,
+    *,
+    alpha: float = 1.0,
+    optimistic: bool = False,
 ) -> float:
     """The slides' ``L(psi) = mean_i r_psi(tau_i) / alpha - log Z`` (T = expert_states.shape[1]).
 
@@ -312,8 +349,14 @@ def irl_log_likelihood(
 
 
 def irl_gradient(
-    theta: np.ndarray, P: np.ndarray, features: np.ndarray, expert_states: np.ndarray,
-    p0: np.ndarray, alpha: float = 1.0, *, optimistic: bool = False,
+    theta: np.ndarray,
+    P: np.ndarray,
+    features: np.ndarray,
+    expert_states: np.ndarray,
+    p0: np.ndarray,
+    alpha: float = 1.0,
+    *,
+    optimistic: bool = False,
 ) -> np.ndarray:
     """grad_theta L = (expert feature counts - sum_t sum_{s,a} mu_t(s,a) f(s)) / alpha, shape (K,).
 
@@ -394,8 +437,10 @@ def maxent_irl_from_expectations(
     K = features.shape[1]
     target = np.asarray(expert_feature_expectations, dtype=np.float64)
     if target.shape != (K,) or not np.isfinite(target).all():
-        raise ValueError(f"expert_feature_expectations must be a finite vector of shape ({K},), "
-                         f"got shape {target.shape}")
+        raise ValueError(
+            f"expert_feature_expectations must be a finite vector of shape ({K},), "
+            f"got shape {target.shape}"
+        )
     horizon, alpha = _check_horizon(horizon), _check_alpha(alpha)
     p0 = validate_distribution(p0, S)
     if optimizer not in OPTIMIZERS:
@@ -414,7 +459,9 @@ def maxent_irl_from_expectations(
         L, grad, *_ = _objective(x, P, features, target, p0, horizon, 1.0, optimistic)
         return L, grad, L - 0.5 * l2 * float(x @ x), grad - l2 * x
 
-    history: list[tuple[np.ndarray, float, float, float]] = []  # phi, L, feature gap, |objective grad|
+    history: list[
+        tuple[np.ndarray, float, float, float]
+    ] = []  # phi, L, feature gap, |objective grad|
 
     def record(x, values):
         L, grad, _, obj_grad = values
@@ -436,9 +483,14 @@ def maxent_irl_from_expectations(
             record(x, cache[x.tobytes()] if x.tobytes() in cache else evaluate(x))
 
         if history[-1][3] > tol and n_iters > 0:
-            optimize.minimize(negative, phi, jac=True, method="L-BFGS-B", callback=callback,
-                              options={"maxiter": int(n_iters), "gtol": tol, "ftol": 1e-15,
-                                       "maxcor": 20})
+            optimize.minimize(
+                negative,
+                phi,
+                jac=True,
+                method="L-BFGS-B",
+                callback=callback,
+                options={"maxiter": int(n_iters), "gtol": tol, "ftol": 1e-15, "maxcor": 20},
+            )
     else:
         step = (0.05 if optimizer == "adam" else 1.0 / horizon) if lr is None else float(lr)
         if not step > 0:
@@ -509,17 +561,31 @@ def maxent_irl(
     states = _index_array(expert_states, "expert_states", S, "state")
     actions = _index_array(expert_actions, "expert_actions", A, "action")
     if states.shape != actions.shape:
-        raise ValueError(f"expert_states {states.shape} and expert_actions {actions.shape} must "
-                         "have the same shape (N, T)")
+        raise ValueError(
+            f"expert_states {states.shape} and expert_actions {actions.shape} must "
+            "have the same shape (N, T)"
+        )
     if states.shape[1] != horizon:
-        raise ValueError(f"the demonstrations have T = {states.shape[1]} steps but horizon = "
-                         f"{horizon}; the model's feature counts must cover the same steps")
+        raise ValueError(
+            f"the demonstrations have T = {states.shape[1]} steps but horizon = "
+            f"{horizon}; the model's feature counts must cover the same steps"
+        )
     if p0 is None:
         p0 = np.bincount(states[:, 0], minlength=S) / states.shape[0]
     return maxent_irl_from_expectations(
-        P, features, feature_expectations(features, states), horizon=horizon, p0=p0,
-        alpha=alpha, optimistic=optimistic, optimizer=optimizer, lr=lr, n_iters=n_iters,
-        tol=tol, l2=l2, theta0=theta0,
+        P,
+        features,
+        feature_expectations(features, states),
+        horizon=horizon,
+        p0=p0,
+        alpha=alpha,
+        optimistic=optimistic,
+        optimizer=optimizer,
+        lr=lr,
+        n_iters=n_iters,
+        tol=tol,
+        l2=l2,
+        theta0=theta0,
     )
 
 
@@ -537,7 +603,9 @@ def _marginals(P, policy, p0, horizon):
     return pi, D[:, :, None] * pi
 
 
-def expected_return(P: np.ndarray, R: np.ndarray, policy: np.ndarray, p0: np.ndarray, horizon: int) -> float:
+def expected_return(
+    P: np.ndarray, R: np.ndarray, policy: np.ndarray, p0: np.ndarray, horizon: int
+) -> float:
     """Exact ``E[sum_{t<T} r(s_t, a_t)]`` of ``policy`` (S, A) or (T, S, A) from p0, by forward messages."""
     S, A = np.shape(P)[:2]
     _, mu = _marginals(P, policy, p0, horizon)
@@ -599,8 +667,14 @@ class ProjectionResult:
 
 
 def apprenticeship_projection(
-    P: np.ndarray, features: np.ndarray, expert_feature_expectations: np.ndarray,
-    p0: np.ndarray, horizon: int, *, n_iters: int = 50, tol: float = 1e-3,
+    P: np.ndarray,
+    features: np.ndarray,
+    expert_feature_expectations: np.ndarray,
+    p0: np.ndarray,
+    horizon: int,
+    *,
+    n_iters: int = 50,
+    tol: float = 1e-3,
 ) -> ProjectionResult:
     """Abbeel & Ng's projection algorithm with finite-horizon hard DP as the RL step.
 
@@ -640,14 +714,21 @@ def apprenticeship_projection(
         bar = bar + step * direction
         lam = np.append((1 - step) * lam, step)
     return ProjectionResult(
-        weights=np.array(weights), margins=np.array(margins), policies=np.array(policies),
-        feature_expectations=np.array(mus), mixture_weights=lam, mixture_feature_expectations=bar,
+        weights=np.array(weights),
+        margins=np.array(margins),
+        policies=np.array(policies),
+        feature_expectations=np.array(mus),
+        mixture_weights=lam,
+        mixture_feature_expectations=bar,
     )
 
 
 def mixture_policy(
-    P: np.ndarray, policies: Sequence[np.ndarray] | np.ndarray, weights: np.ndarray,
-    p0: np.ndarray, horizon: int,
+    P: np.ndarray,
+    policies: Sequence[np.ndarray] | np.ndarray,
+    weights: np.ndarray,
+    p0: np.ndarray,
+    horizon: int,
 ) -> np.ndarray:
     """The Markov policy (T, S, A) with the visitation of a mixture of policies.
 
@@ -656,9 +737,14 @@ def mixture_policy(
     feature counts). States the mixture never reaches get the uniform policy.
     """
     weights = np.asarray(weights, dtype=np.float64)
-    if weights.ndim != 1 or len(weights) != len(policies) or (weights < 0).any() or not np.isclose(weights.sum(), 1.0):
+    if (
+        weights.ndim != 1
+        or len(weights) != len(policies)
+        or (weights < 0).any()
+        or not np.isclose(weights.sum(), 1.0)
+    ):
         raise ValueError("weights must be a probability vector with one entry per policy")
-    mu = sum(w * _marginals(P, pi, p0, horizon)[1] for w, pi in zip(weights, policies))
+    mu = sum(w * _marginals(P, pi, p0, horizon)[1] for w, pi in zip(weights, policies, strict=True))
     D = mu.sum(axis=2, keepdims=True)
     A = mu.shape[2]
     return np.where(D > 0, mu / np.where(D > 0, D, 1.0), 1.0 / A)
@@ -681,14 +767,18 @@ def mixture_policy(
 def _finite_2d(values, name: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"{name} must have shape (M, T) with M >= 1 trajectories of T >= 1 steps, "
-                         f"got {array.shape}")
+        raise ValueError(
+            f"{name} must have shape (M, T) with M >= 1 trajectories of T >= 1 steps, "
+            f"got {array.shape}"
+        )
     if np.isnan(array).any():
         raise ValueError(f"{name} contains NaN")
     return array
 
 
-def log_importance_weights(rewards: np.ndarray, log_probs: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
+def log_importance_weights(
+    rewards: np.ndarray, log_probs: np.ndarray, *, alpha: float = 1.0
+) -> np.ndarray:
     """log w_j = sum_t r(s_t, a_t) / alpha - sum_t log pi(a_t|s_t), shape (M,).
 
     rewards (M, T): r_psi along each sampled trajectory; log_probs (M, T): log-probabilities of the
@@ -696,7 +786,9 @@ def log_importance_weights(rewards: np.ndarray, log_probs: np.ndarray, *, alpha:
     """
     rewards, log_probs = _finite_2d(rewards, "rewards"), _finite_2d(log_probs, "log_probs")
     if rewards.shape != log_probs.shape:
-        raise ValueError(f"rewards {rewards.shape} and log_probs {log_probs.shape} must have the same shape (M, T)")
+        raise ValueError(
+            f"rewards {rewards.shape} and log_probs {log_probs.shape} must have the same shape (M, T)"
+        )
     if not np.isfinite(rewards).all():
         raise ValueError("rewards must be finite")
     if np.isposinf(log_probs).any():
@@ -727,7 +819,9 @@ def effective_sample_size(log_weights: np.ndarray) -> float:
     return float(np.exp(2 * logsumexp(log_weights) - logsumexp(2 * log_weights)))
 
 
-def self_normalized_estimate(log_weights: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, float]:
+def self_normalized_estimate(
+    log_weights: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, float]:
     """The self-normalised importance sampling estimate of E_p[f] and the effective sample size.
 
     log_weights (M,): log w_j = log p(x_j) - log q(x_j) up to a constant, x_j ~ q; values (M,) or
@@ -736,7 +830,9 @@ def self_normalized_estimate(log_weights: np.ndarray, values: np.ndarray) -> tup
     log_weights = _check_log_weights(log_weights)
     values = np.asarray(values, dtype=np.float64)
     if values.ndim not in (1, 2) or values.shape[0] != log_weights.shape[0]:
-        raise ValueError(f"values must have shape (M,) or (M, K) with M = {log_weights.shape[0]}, got {values.shape}")
+        raise ValueError(
+            f"values must have shape (M,) or (M, K) with M = {log_weights.shape[0]}, got {values.shape}"
+        )
     if not np.isfinite(values).all():
         raise ValueError("values contain NaN or inf")
     w = self_normalized_weights(log_weights)
@@ -756,15 +852,19 @@ def trajectory_log_probs(policy: np.ndarray, states: np.ndarray, actions: np.nda
     states = _index_array(states, "states", S, "state")
     actions = _index_array(actions, "actions", A, "action")
     if states.shape != actions.shape:
-        raise ValueError(f"states {states.shape} and actions {actions.shape} must have the same shape (M, T)")
+        raise ValueError(
+            f"states {states.shape} and actions {actions.shape} must have the same shape (M, T)"
+        )
     policy = _check_policy(policy, S, A, states.shape[1])
     if not np.isfinite(policy).all() or (policy < 0).any():
         raise ValueError("policy must hold finite, non-negative probabilities")
     sums = policy.sum(axis=-1)
     if not np.allclose(sums, 1.0, atol=1e-8):
         worst = np.unravel_index(np.argmax(np.abs(sums - 1)), sums.shape)
-        raise ValueError(f"policy is not normalised: the action probabilities at {tuple(int(i) for i in worst)} "
-                         f"sum to {sums[worst]:.6g}, not 1")
+        raise ValueError(
+            f"policy is not normalised: the action probabilities at {tuple(int(i) for i in worst)} "
+            f"sum to {sums[worst]:.6g}, not 1"
+        )
     with np.errstate(divide="ignore"):
         if policy.ndim == 2:
             return np.log(policy[states, actions])
@@ -772,9 +872,16 @@ def trajectory_log_probs(policy: np.ndarray, states: np.ndarray, actions: np.nda
 
 
 def sample_irl_gradient(
-    theta: np.ndarray, features: np.ndarray, expert_states: np.ndarray, sample_states: np.ndarray,
-    sample_actions: np.ndarray, sampler_policy: np.ndarray, *, alpha: float = 1.0,
-    weighted: bool = True, return_ess: bool = False,
+    theta: np.ndarray,
+    features: np.ndarray,
+    expert_states: np.ndarray,
+    sample_states: np.ndarray,
+    sample_actions: np.ndarray,
+    sampler_policy: np.ndarray,
+    *,
+    alpha: float = 1.0,
+    weighted: bool = True,
+    return_ess: bool = False,
 ):
     """The sample-based MaxEnt IRL gradient, shape (K,) (and the ESS with ``return_ess``).
 
@@ -790,23 +897,33 @@ def sample_irl_gradient(
     features = _check_features(features, features.shape[0])
     theta = np.asarray(theta, dtype=np.float64)
     if theta.shape != (features.shape[1],) or not np.isfinite(theta).all():
-        raise ValueError(f"theta must be a finite vector of shape ({features.shape[1]},), got {theta.shape}")
+        raise ValueError(
+            f"theta must be a finite vector of shape ({features.shape[1]},), got {theta.shape}"
+        )
     alpha = _check_alpha(alpha)
     expert_states = _index_array(expert_states, "expert_states", features.shape[0], "state")
     log_probs = trajectory_log_probs(sampler_policy, sample_states, sample_actions)
     sample_states = np.asarray(sample_states, dtype=np.int64)
     counts = features[sample_states].sum(axis=1)  # (M, K)
     rewards = (features @ theta)[sample_states]  # (M, T)
-    log_w = log_importance_weights(rewards, log_probs, alpha=alpha) if weighted else np.zeros(len(counts))
+    log_w = (
+        log_importance_weights(rewards, log_probs, alpha=alpha)
+        if weighted
+        else np.zeros(len(counts))
+    )
     model, ess = self_normalized_estimate(log_w, counts)
     grad = (feature_expectations(features, expert_states) - model) / alpha
     return (grad, ess) if return_ess else grad
 
 
-def soft_optimal_trajectory_policy(P: np.ndarray, reward: np.ndarray, horizon: int, *, alpha: float = 1.0) -> np.ndarray:
+def soft_optimal_trajectory_policy(
+    P: np.ndarray, reward: np.ndarray, horizon: int, *, alpha: float = 1.0
+) -> np.ndarray:
     """pi_t(a|s) (T, S, A) of the variational backward messages for a state reward (S,) or (S, A)."""
     P = validate_transitions(P)
     S, A, _ = P.shape
-    Q, V = backward_messages(P, _reward_table(reward, S, A), _check_horizon(horizon), alpha=_check_alpha(alpha))
+    Q, V = backward_messages(
+        P, _reward_table(reward, S, A), _check_horizon(horizon), alpha=_check_alpha(alpha)
+    )
     pi = soft_policy(Q, V, alpha)
     return pi / pi.sum(axis=-1, keepdims=True)

@@ -30,24 +30,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 __all__ = [
     "LOG_2PI",
-    "gaussian_log_prob",
-    "gaussian_entropy",
-    "gaussian_kl",
-    "sample_gaussian",
-    "log_mean_exp",
-    "elbo_monte_carlo",
-    "vi_gradient_step",
-    "fit_per_datapoint_vi",
     "GaussianDecoderLVM",
     "LinearGaussianLVM",
     "TanhDecoderLVM",
+    "elbo_monte_carlo",
+    "fit_per_datapoint_vi",
+    "gaussian_entropy",
+    "gaussian_kl",
+    "gaussian_log_prob",
+    "log_mean_exp",
+    "sample_gaussian",
+    "vi_gradient_step",
 ]
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -108,7 +108,9 @@ def log_mean_exp(a: Tensor, dim: int = 0) -> Tensor:
     return torch.logsumexp(a, dim=dim) - math.log(a.shape[dim])
 
 
-def elbo_monte_carlo(log_joint: LogJoint, x: Tensor, mu: Tensor, log_std: Tensor, eps: Tensor) -> Tensor:
+def elbo_monte_carlo(
+    log_joint: LogJoint, x: Tensor, mu: Tensor, log_std: Tensor, eps: Tensor
+) -> Tensor:
     """Monte Carlo ELBO with the entropy in closed form (reference of Exercise 1.3).
 
     ``L_i ≈ 1/S sum_s [log p(x_i | z_s) + log p(z_s)] + H(q_i)``, ``z_s = mu_i + sigma_i * eps_s``.
@@ -124,7 +126,9 @@ def elbo_monte_carlo(log_joint: LogJoint, x: Tensor, mu: Tensor, log_std: Tensor
 # ----------------------------------------------------------------- per-datapoint inference
 
 
-def vi_gradient_step(elbo_fn: ElboFn, mu: Tensor, log_std: Tensor, lr: float) -> tuple[Tensor, Tensor]:
+def vi_gradient_step(
+    elbo_fn: ElboFn, mu: Tensor, log_std: Tensor, lr: float
+) -> tuple[Tensor, Tensor]:
     """One step of gradient *ascent* on ``sum_i L_i`` w.r.t. every ``mu_i`` and ``log sigma_i``.
 
     Reference of Exercise 1.4 (slide "Maximum likelihood": "use gradient ascent on mu_i, sigma_i").
@@ -197,7 +201,9 @@ class GaussianDecoderLVM:
     def latent_grid(self, n_points: int = 2001, limit: float = 9.0) -> tuple[Tensor, float]:
         """A regular grid on ``[-limit, limit]^d`` (d <= 2): points (n_points**d, d), log cell volume."""
         if self.latent_dim > 2:
-            raise ValueError(f"a latent grid is only practical for d <= 2, got d = {self.latent_dim}")
+            raise ValueError(
+                f"a latent grid is only practical for d <= 2, got d = {self.latent_dim}"
+            )
         axis = torch.linspace(-limit, limit, n_points, dtype=DTYPE)
         mesh = torch.meshgrid(*([axis] * self.latent_dim), indexing="ij")
         grid = torch.stack([m.reshape(-1) for m in mesh], dim=-1)
@@ -272,7 +278,7 @@ class LinearGaussianLVM(GaussianDecoderLVM):
         *,
         orthogonal: bool = False,
         seed: int = 0,
-    ) -> "LinearGaussianLVM":
+    ) -> LinearGaussianLVM:
         """Random W (standard-normal entries, or orthogonal columns with norms in [0.5, 2]) and b."""
         gen = torch.Generator().manual_seed(seed)
         W = torch.randn((data_dim, latent_dim), generator=gen, dtype=DTYPE)
@@ -382,7 +388,7 @@ class TanhDecoderLVM(GaussianDecoderLVM):
         *,
         scale: float = 2.0,
         seed: int = 0,
-    ) -> "TanhDecoderLVM":
+    ) -> TanhDecoderLVM:
         """Random weights; ``scale`` sets how steep (how non-linear) the hidden units are."""
         gen = torch.Generator().manual_seed(seed)
         W0 = scale * torch.randn((hidden, latent_dim), generator=gen, dtype=DTYPE)

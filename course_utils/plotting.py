@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from .mdp import ACTIONS, TabularMDP
 
-__all__ = ["plot_grid_values", "plot_policy_arrows", "plot_learning_curves"]
+__all__ = ["plot_grid_values", "plot_learning_curves", "plot_policy_arrows"]
 
 
 def plot_grid_values(
@@ -35,7 +35,7 @@ def plot_grid_values(
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap_obj, vmin=vmin, vmax=vmax)
     if colorbar:
         ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    for (r, c), value in zip(mdp.cells, values):
+    for (r, c), value in zip(mdp.cells, values, strict=True):
         kind = mdp.layout[r][c] if mdp.layout else "."
         label = kind if kind not in ".S" else ""
         if annotate:
@@ -43,8 +43,16 @@ def plot_grid_values(
         if label:
             red, green, blue, _ = cmap_obj(image.norm(value)) if np.isfinite(value) else (0.6,) * 4
             readable = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.55 else "white"
-            ax.text(c, r, label, ha="center", va="center", color=readable, fontsize=8,
-                    fontweight="bold" if kind not in ".S" else "normal")
+            ax.text(
+                c,
+                r,
+                label,
+                ha="center",
+                va="center",
+                color=readable,
+                fontsize=8,
+                fontweight="bold" if kind not in ".S" else "normal",
+            )
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)
@@ -52,7 +60,12 @@ def plot_grid_values(
 
 
 def plot_policy_arrows(
-    mdp: TabularMDP, pi: np.ndarray, ax: plt.Axes | None = None, *, color: str = "white", scale: float = 0.4
+    mdp: TabularMDP,
+    pi: np.ndarray,
+    ax: plt.Axes | None = None,
+    *,
+    color: str = "white",
+    scale: float = 0.4,
 ) -> plt.Axes:
     """Overlay a stationary policy pi (S, A): one arrow per move, length = its probability.
 
@@ -67,8 +80,18 @@ def plot_policy_arrows(
         if name == "stay":
             ax.scatter(cols, rows, s=60 * pi[:, a], color=color, zorder=3)
             continue
-        ax.quiver(cols, rows, dc * pi[:, a] * scale, -dr * pi[:, a] * scale, color=color,
-                  angles="xy", scale_units="xy", scale=1, width=0.006, zorder=3)
+        ax.quiver(
+            cols,
+            rows,
+            dc * pi[:, a] * scale,
+            -dr * pi[:, a] * scale,
+            color=color,
+            angles="xy",
+            scale_units="xy",
+            scale=1,
+            width=0.006,
+            zorder=3,
+        )
     return ax
 
 

@@ -14,11 +14,11 @@ import numpy as np
 import torch
 
 __all__ = [
-    "seed_everything",
-    "get_device",
-    "default_num_threads",
     "configure_threads",
+    "default_num_threads",
     "describe_environment",
+    "get_device",
+    "seed_everything",
 ]
 
 _DEVICE_CHOICES = ("cpu", "cuda")
@@ -32,9 +32,7 @@ def default_num_threads() -> int:
     try:
         threads = int(value)
     except ValueError:
-        raise ValueError(
-            f"COURSE_THREADS must be a positive integer, got {value!r}"
-        ) from None
+        raise ValueError(f"COURSE_THREADS must be a positive integer, got {value!r}") from None
     if threads < 1:
         raise ValueError(f"COURSE_THREADS must be a positive integer, got {value!r}")
     return threads

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -38,17 +38,17 @@ from tqdm.auto import tqdm
 from .runtime import configure_threads, get_device
 
 __all__ = [
-    "reparameterize",
-    "bernoulli_log_likelihood",
-    "kl_to_prior",
-    "negative_elbo",
-    "elbo_given_q",
-    "elbo",
-    "log_importance_weights",
-    "iwae_bound",
     "VAE",
-    "VAEConfig",
     "TrainResult",
+    "VAEConfig",
+    "bernoulli_log_likelihood",
+    "elbo",
+    "elbo_given_q",
+    "iwae_bound",
+    "kl_to_prior",
+    "log_importance_weights",
+    "negative_elbo",
+    "reparameterize",
     "train_vae",
 ]
 
@@ -99,7 +99,7 @@ def kl_to_prior(mu: Tensor, log_std: Tensor) -> Tensor:
     return (0.5 * (mu**2 + torch.exp(2.0 * log_std)) - log_std - 0.5).sum(-1)
 
 
-def negative_elbo(model: "VAE", x: Tensor, beta: float = 1.0) -> Tensor:
+def negative_elbo(model: VAE, x: Tensor, beta: float = 1.0) -> Tensor:
     """The training loss: ``1/N sum_i [-log p_theta(x_i|z_i) + beta D_KL(q_phi(z|x_i) || p(z))]``.
 
     One reparameterized sample ``z_i = mu_phi(x_i) + eps_i sigma_phi(x_i)`` per data point
@@ -118,7 +118,7 @@ def _standard_normal(shape: tuple, like: Tensor, generator: torch.Generator | No
 
 
 def elbo_given_q(
-    model: "VAE",
+    model: VAE,
     x: Tensor,
     mu: Tensor,
     log_std: Tensor,
@@ -138,7 +138,7 @@ def elbo_given_q(
 
 
 def elbo(
-    model: "VAE", x: Tensor, *, n_samples: int = 1, generator: torch.Generator | None = None
+    model: VAE, x: Tensor, *, n_samples: int = 1, generator: torch.Generator | None = None
 ) -> Tensor:
     """The ELBO ``L_i`` of every data point with the encoder's ``q_phi(z|x_i)``: (N, D) -> (N,)."""
     mu, log_std = model.encode(x)
@@ -146,7 +146,7 @@ def elbo(
 
 
 def log_importance_weights(
-    model: "VAE", x: Tensor, mu: Tensor, log_std: Tensor, eps: Tensor
+    model: VAE, x: Tensor, mu: Tensor, log_std: Tensor, eps: Tensor
 ) -> Tensor:
     """``log w = log p_theta(x|z) + log p(z) - log q_phi(z|x)`` at ``z = mu + eps sigma``.
 
@@ -161,7 +161,7 @@ def log_importance_weights(
 
 @torch.no_grad()
 def iwae_bound(
-    model: "VAE",
+    model: VAE,
     x: Tensor,
     k: int,
     *,
@@ -241,8 +241,9 @@ class VAE(nn.Module):
         """Ancestral sampling of the generative model: ``z ~ p(z)``, then the pixel
         probabilities ``sigmoid(f_theta(z))`` of ``p_theta(x|z)``, shape (n, D)."""
         weight = self.decoder[0].weight
-        z = torch.randn((n, self.latent_dim), generator=generator, dtype=weight.dtype,
-                        device=weight.device)
+        z = torch.randn(
+            (n, self.latent_dim), generator=generator, dtype=weight.dtype, device=weight.device
+        )
         return torch.sigmoid(self.decode(z))
 
 
@@ -310,20 +311,37 @@ def train_vae(
     previous_threads = torch.get_num_threads()
     configure_threads(config.num_threads)
     try:
-        return _train(x_train, config, x_test, loss_fn or negative_elbo,
-                      torch.device(device) if device is not None else get_device(), progress, desc)
+        return _train(
+            x_train,
+            config,
+            x_test,
+            loss_fn or negative_elbo,
+            torch.device(device) if device is not None else get_device(),
+            progress,
+            desc,
+        )
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(x_train: Tensor, config: VAEConfig, x_test: Tensor | None, loss_fn: LossFn,
-           device: torch.device, progress: bool, desc: str) -> TrainResult:
+def _train(
+    x_train: Tensor,
+    config: VAEConfig,
+    x_test: Tensor | None,
+    loss_fn: LossFn,
+    device: torch.device,
+    progress: bool,
+    desc: str,
+) -> TrainResult:
     torch.manual_seed(config.seed)
     model = VAE(x_train.shape[-1], config.latent_dim, config.hidden, config.n_hidden_layers)
     model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
-                 if config.cosine_decay else None)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.steps)
+        if config.cosine_decay
+        else None
+    )
     batches = torch.Generator().manual_seed(config.seed)  # minibatch order, on the CPU
     evaluation = torch.Generator(device=device).manual_seed(config.seed + 1)  # ELBO-curve noise
     x_train = x_train.to(device)
@@ -335,7 +353,8 @@ def _train(x_train: Tensor, config: VAEConfig, x_test: Tensor | None, loss_fn: L
         history["step"].append(step)
         history["train_elbo"].append(_mean_elbo(model, x_train, evaluation))
         history["test_elbo"].append(
-            _mean_elbo(model, x_test, evaluation) if x_test is not None else math.nan)
+            _mean_elbo(model, x_test, evaluation) if x_test is not None else math.nan
+        )
         model.train()
 
     start = time.perf_counter()

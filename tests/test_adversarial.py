@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -33,7 +32,7 @@ def test_gan_optimal_discriminator_minimises_the_pointwise_loss():
     d_star = gan_optimal_discriminator(p_data, p_model)
     np.testing.assert_allclose(d_star, [0.25, 0.5, 0.0, 1.0])
     grid = np.linspace(1e-4, 1 - 1e-4, 20001)
-    for a, b in zip(p_data[:2], p_model[:2]):
+    for a, b in zip(p_data[:2], p_model[:2], strict=True):
         best = grid[np.argmin(-a * np.log(grid) - b * np.log(1 - grid))]
         assert abs(best - a / (a + b)) < 1e-3
     with pytest.raises(ValueError, match="same shape"):
@@ -58,7 +57,10 @@ def test_airl_logits_is_the_slides_structured_discriminator():
     [
         ((torch.zeros(3), torch.zeros(3), torch.zeros(4), torch.zeros(3)), "shapes must agree"),
         ((torch.zeros(3, 1), torch.zeros(3), torch.zeros(3), torch.zeros(3)), "dimension"),
-        ((torch.tensor([0.0, float("nan")]), torch.zeros(2), torch.zeros(2), torch.zeros(2)), "NaN"),
+        (
+            (torch.tensor([0.0, float("nan")]), torch.zeros(2), torch.zeros(2), torch.zeros(2)),
+            "NaN",
+        ),
         ((np.zeros(3), torch.zeros(3), torch.zeros(3), torch.zeros(3)), "torch tensor"),
     ],
 )
@@ -69,7 +71,9 @@ def test_airl_logits_rejects_bad_inputs(args, message):
 
 def test_discriminator_loss_is_bce_and_stable():
     e, p = torch.tensor([0.3, -1.0, 2.0]), torch.tensor([-0.5, 1.5])
-    expected = F.binary_cross_entropy_with_logits(e, torch.ones(3)) + F.binary_cross_entropy_with_logits(p, torch.zeros(2))
+    expected = F.binary_cross_entropy_with_logits(
+        e, torch.ones(3)
+    ) + F.binary_cross_entropy_with_logits(p, torch.zeros(2))
     torch.testing.assert_close(discriminator_loss(e, p), expected)
     big = discriminator_loss(torch.tensor([-500.0]), torch.tensor([500.0]))
     assert torch.isfinite(big) and abs(big.item() - 1000.0) < 1e-3
@@ -85,7 +89,8 @@ def test_adversarial_reward_shapes_and_no_gradient():
     assert (adversarial_reward(logits, "positive") > 0).all()
     assert (adversarial_reward(logits, "negative") < 0).all()
     torch.testing.assert_close(
-        adversarial_reward(logits, "positive") - (-adversarial_reward(logits, "negative")), logits.detach()
+        adversarial_reward(logits, "positive") - (-adversarial_reward(logits, "negative")),
+        logits.detach(),
     )
     with pytest.raises(ValueError, match="shape must be"):
         adversarial_reward(logits, "log")
@@ -95,14 +100,18 @@ def test_discriminators_and_log_probs():
     gail = GAILDiscriminator(4, n_actions=2, hidden_sizes=(8,))
     assert gail(torch.zeros(5, 4), torch.tensor([0, 1, 0, 1, 1])).shape == (5,)
     gail_c = GAILDiscriminator(2, act_dim=2, hidden_sizes=(8,))
-    batch = Batch(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3), torch.ones(3, 2), torch.zeros(3))
+    batch = Batch(
+        torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3), torch.ones(3, 2), torch.zeros(3)
+    )
     assert gail_reward_fn(gail_c)(batch).shape == (3,)
     airl = AIRLDiscriminator(2, gamma=0.9, hidden_sizes=(8,))
     assert state_reward_fn(airl)(batch).shape == (3,)
     assert airl.batch_logits(batch, torch.zeros(3)).shape == (3,)
     # log pi: finite and clamped even for saturated actions and extreme policies
     policy = SquashedGaussianPolicy(2, 2, hidden_sizes=(8,))
-    lp = policy_log_prob(policy, torch.zeros(4, 2), torch.tensor([[1.0, 1.0], [-1.0, 0.0], [0.0, 0.0], [0.5, -0.99]]))
+    lp = policy_log_prob(
+        policy, torch.zeros(4, 2), torch.tensor([[1.0, 1.0], [-1.0, 0.0], [0.0, 0.0], [0.5, -0.99]])
+    )
     assert lp.shape == (4,) and torch.isfinite(lp).all() and lp.abs().max() <= 20.0
     boltzmann = BoltzmannPolicy(QNetwork(4, 2, (8,)), alpha=0.5)
     lp = policy_log_prob(boltzmann, torch.zeros(3, 4), torch.tensor([0, 1, 1]))
@@ -123,7 +132,9 @@ def test_train_adversarial_bad_arguments():
     with pytest.raises(ValueError, match="method"):
         train_adversarial("gan", PointMassEnv, demos.transitions, 10)
     with pytest.raises(ValueError, match="AIRL"):
-        train_adversarial("gail", PointMassEnv, demos.transitions, 10, config=AdversarialConfig(reward_shape="f"))
+        train_adversarial(
+            "gail", PointMassEnv, demos.transitions, 10, config=AdversarialConfig(reward_shape="f")
+        )
     bad = demos.transitions._replace(obs=demos.transitions.obs[:, :1])
     with pytest.raises(ValueError, match="features"):
         train_adversarial("airl", PointMassEnv, bad, 10)
@@ -135,9 +146,16 @@ def test_train_adversarial_bad_arguments():
 @pytest.mark.parametrize("method, shape", [("gail", "logit"), ("airl", "f")])
 def test_short_training_run_is_deterministic(method, shape):
     demos = generate_demonstrations(SoftPointMassExpert(seed=0), PointMassEnv, 4, seed=0)
-    kwargs = dict(config=AdversarialConfig(reward_shape=shape, disc_every=100, disc_updates=2),
-                  rl_config=SACConfig(learning_starts=200, eval_every=None, eval_episodes=2, hidden_sizes=(16,), batch_size=32))
-    make_env = lambda: WiderActions(PointMassEnv())
+    kwargs = dict(
+        config=AdversarialConfig(reward_shape=shape, disc_every=100, disc_updates=2),
+        rl_config=SACConfig(
+            learning_starts=200, eval_every=None, eval_episodes=2, hidden_sizes=(16,), batch_size=32
+        ),
+    )
+
+    def make_env():
+        return WiderActions(PointMassEnv())
+
     a = train_adversarial(method, make_env, demos.transitions, 400, seed=0, **kwargs)
     b = train_adversarial(method, make_env, demos.transitions, 400, seed=0, **kwargs)
     assert a.history["step"] == [200, 300, 400]
@@ -149,7 +167,16 @@ def test_short_training_run_is_deterministic(method, shape):
 def test_disc_until_freezes_the_discriminator():
     demos = generate_demonstrations(SoftPointMassExpert(seed=0), PointMassEnv, 2, seed=0)
     config = AdversarialConfig(reward_shape="f", disc_every=100, disc_updates=1, disc_until=300)
-    rl_config = SACConfig(learning_starts=200, eval_every=None, eval_episodes=1, hidden_sizes=(8,), batch_size=16)
-    res = train_adversarial("airl", lambda: WiderActions(PointMassEnv()), demos.transitions, 500, seed=1,
-                            config=config, rl_config=rl_config)
+    rl_config = SACConfig(
+        learning_starts=200, eval_every=None, eval_episodes=1, hidden_sizes=(8,), batch_size=16
+    )
+    res = train_adversarial(
+        "airl",
+        lambda: WiderActions(PointMassEnv()),
+        demos.transitions,
+        500,
+        seed=1,
+        config=config,
+        rl_config=rl_config,
+    )
     assert res.history["step"] == [200, 300]

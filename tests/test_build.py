@@ -7,22 +7,29 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from course_utils import build
 from course_utils.build import MarkerError, make_exercise, render, stale_notebooks
 
-SOLUTION_CELL = '''# Exercise 3.2: a function with a nested region
+SOLUTION_CELL = """# Exercise 3.2: a function with a nested region
 def f(x):
     y = 2 * x
     if y > 0:
         ### BEGIN SOLUTION
         return y + 1
         ### END SOLUTION
-    return y'''
+    return y"""
 
 
 def _notebook(*cells):
-    return new_notebook(cells=list(cells), metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    return new_notebook(
+        cells=list(cells),
+        metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+    )
 
 
 def test_code_region_becomes_stub_at_marker_indentation():
-    cell = new_code_cell(SOLUTION_CELL, execution_count=3, outputs=[new_output("stream", text="hi\n")])
+    cell = new_code_cell(
+        SOLUTION_CELL, execution_count=3, outputs=[new_output("stream", text="hi\n")]
+    )
     out = make_exercise(_notebook(cell)).cells[0]
     assert out.source.splitlines() == [
         "# Exercise 3.2: a function with a nested region",
@@ -40,13 +47,18 @@ def test_generated_stub_is_valid_python_that_raises():
     source = make_exercise(_notebook(new_code_cell(SOLUTION_CELL))).cells[0].source
     namespace = {}
     exec(compile(source, "<cell>", "exec"), namespace)
-    with pytest.raises(NotImplementedError, match="Exercise 3.2"):
+    with pytest.raises(NotImplementedError, match=r"Exercise 3\.2"):
         namespace["f"](1)
 
 
 def test_several_regions_and_untouched_cells():
-    source = "# Exercise 1.1\na = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\nc = 3\n### BEGIN SOLUTION\nd = 4\n### END SOLUTION"
-    plain = new_code_cell("print('no exercise here')", outputs=[new_output("stream", text="x\n")], execution_count=1)
+    source = (
+        "# Exercise 1.1\na = 1\n### BEGIN SOLUTION\nb = 2\n### END SOLUTION\nc = 3\n"
+        "### BEGIN SOLUTION\nd = 4\n### END SOLUTION"
+    )
+    plain = new_code_cell(
+        "print('no exercise here')", outputs=[new_output("stream", text="x\n")], execution_count=1
+    )
     nb = make_exercise(_notebook(new_code_cell(source), plain))
     assert nb.cells[0].source.count("raise NotImplementedError") == 2
     assert "b = 2" not in nb.cells[0].source and "c = 3" in nb.cells[0].source
@@ -54,7 +66,9 @@ def test_several_regions_and_untouched_cells():
 
 
 def test_markdown_region_becomes_your_answer_here():
-    cell = new_markdown_cell("Why?\n\n<!-- BEGIN SOLUTION -->\nBecause the KL is non-negative.\n<!-- END SOLUTION -->\n\nNext.")
+    cell = new_markdown_cell(
+        "Why?\n\n<!-- BEGIN SOLUTION -->\nBecause the KL is non-negative.\n<!-- END SOLUTION -->\n\nNext."
+    )
     out = make_exercise(_notebook(cell)).cells[0]
     assert out.source == "Why?\n\nYour answer here.\n\nNext."
 
@@ -84,7 +98,9 @@ def test_build_can_regenerate_only_some_chapters(tmp_path):
     solutions.mkdir()
     for name in ("03_x.ipynb", "04_y.ipynb"):
         nbformat.write(_notebook(new_code_cell(SOLUTION_CELL)), solutions / name)
-    assert [p.name for p in build.build(solutions, notebooks, only=["04_y.ipynb"])] == ["04_y.ipynb"]
+    assert [p.name for p in build.build(solutions, notebooks, only=["04_y.ipynb"])] == [
+        "04_y.ipynb"
+    ]
     assert not (notebooks / "03_x.ipynb").exists()
 
 
@@ -93,7 +109,9 @@ def test_stale_missing_and_extra_notebooks_are_reported(tmp_path):
     solutions.mkdir()
     nbformat.write(_notebook(new_code_cell(SOLUTION_CELL)), solutions / "03_x.ipynb")
     build.build(solutions, notebooks)
-    (notebooks / "03_x.ipynb").write_text((notebooks / "03_x.ipynb").read_text().replace("return y", "return -y"))
+    (notebooks / "03_x.ipynb").write_text(
+        (notebooks / "03_x.ipynb").read_text().replace("return y", "return -y")
+    )
     nbformat.write(_notebook(), notebooks / "99_orphan.ipynb")
     nbformat.write(_notebook(new_code_cell("x = 1")), solutions / "04_y.ipynb")
     problems = stale_notebooks(solutions, notebooks)
@@ -107,12 +125,26 @@ def test_stale_missing_and_extra_notebooks_are_reported(tmp_path):
 @pytest.mark.parametrize(
     "source, message",
     [
-        ("# Exercise 1.1\n### BEGIN SOLUTION\nx = 1\n### BEGIN SOLUTION\n### END SOLUTION",
-         r"cell 1, line 4: nested '### BEGIN SOLUTION' \(the region opened at line 2 is not closed yet\)"),
-        ("# Exercise 1.1\nx = 1\n### END SOLUTION", r"cell 1, line 3: '### END SOLUTION' without a matching"),
-        ("# Exercise 1.1\n### BEGIN SOLUTION\nx = 1", r"cell 1, line 2: '### BEGIN SOLUTION' is never closed"),
-        ("# Exercise 1.1\n## BEGIN SOLUTION\nx = 1", r"cell 1, line 2: malformed marker '## BEGIN SOLUTION'"),
-        ("x = 0\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION", r"cell 1: a cell with a solution region needs an '# Exercise N.M'"),
+        (
+            "# Exercise 1.1\n### BEGIN SOLUTION\nx = 1\n### BEGIN SOLUTION\n### END SOLUTION",
+            r"cell 1, line 4: nested '### BEGIN SOLUTION' \(the region opened at line 2 is not closed yet\)",
+        ),
+        (
+            "# Exercise 1.1\nx = 1\n### END SOLUTION",
+            r"cell 1, line 3: '### END SOLUTION' without a matching",
+        ),
+        (
+            "# Exercise 1.1\n### BEGIN SOLUTION\nx = 1",
+            r"cell 1, line 2: '### BEGIN SOLUTION' is never closed",
+        ),
+        (
+            "# Exercise 1.1\n## BEGIN SOLUTION\nx = 1",
+            r"cell 1, line 2: malformed marker '## BEGIN SOLUTION'",
+        ),
+        (
+            "x = 0\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION",
+            r"cell 1: a cell with a solution region needs an '# Exercise N.M'",
+        ),
     ],
     ids=["nested", "unbalanced-end", "unclosed", "malformed", "no-exercise-id"],
 )
@@ -124,14 +156,18 @@ def test_malformed_markers_name_notebook_cell_and_line(source, message):
 
 def test_malformed_markdown_markers():
     nb = _notebook(new_markdown_cell("<!-- BEGIN SOLUTION -->\nanswer"))
-    with pytest.raises(MarkerError, match=r"x\.ipynb: cell 0, line 1: '<!-- BEGIN SOLUTION -->' is never closed"):
+    with pytest.raises(
+        MarkerError, match=r"x\.ipynb: cell 0, line 1: '<!-- BEGIN SOLUTION -->' is never closed"
+    ):
         make_exercise(nb, "x.ipynb")
 
 
 def test_cli_reports_marker_errors_without_a_traceback(tmp_path, monkeypatch, capsys):
     solutions = tmp_path / "solutions"
     solutions.mkdir()
-    nbformat.write(_notebook(new_code_cell("# Exercise 1.1\n### BEGIN SOLUTION\n")), solutions / "01_bad.ipynb")
+    nbformat.write(
+        _notebook(new_code_cell("# Exercise 1.1\n### BEGIN SOLUTION\n")), solutions / "01_bad.ipynb"
+    )
     monkeypatch.setattr(build, "SOLUTIONS", solutions)
     monkeypatch.setattr(build, "NOTEBOOKS", tmp_path / "notebooks")
     monkeypatch.setattr(build, "ROOT", tmp_path)

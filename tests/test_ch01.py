@@ -44,8 +44,9 @@ def test_entropy_and_kl_match_torch_distributions():
     q = torch.distributions.Independent(torch.distributions.Normal(mu_q, ls_q.exp()), 1)
     p = torch.distributions.Independent(torch.distributions.Normal(mu_p, ls_p.exp()), 1)
     torch.testing.assert_close(lvm.gaussian_entropy(ls_q), q.entropy())
-    torch.testing.assert_close(lvm.gaussian_kl(mu_q, ls_q, mu_p, ls_p),
-                               torch.distributions.kl_divergence(q, p))
+    torch.testing.assert_close(
+        lvm.gaussian_kl(mu_q, ls_q, mu_p, ls_p), torch.distributions.kl_divergence(q, p)
+    )
     z = _randn(4, 3, seed=5)
     torch.testing.assert_close(lvm.gaussian_log_prob(z, mu_q, ls_q), q.log_prob(z))
 
@@ -83,15 +84,20 @@ def test_kl_nonnegative_and_zero_on_the_diagonal(means, log_stds):
 def test_shapes_reduce_only_the_last_axis():
     ls = _randn(2, 5, 3)
     assert lvm.gaussian_entropy(ls).shape == (2, 5)
-    assert lvm.gaussian_kl(ls, ls, torch.zeros(3, dtype=F64), torch.zeros(3, dtype=F64)).shape == (2, 5)
+    assert lvm.gaussian_kl(ls, ls, torch.zeros(3, dtype=F64), torch.zeros(3, dtype=F64)).shape == (
+        2,
+        5,
+    )
     assert lvm.sample_gaussian(ls, ls, 7).shape == (7, 2, 5, 3)
 
 
 # ========================================================= lvm: the linear-Gaussian model
 
 
-@pytest.fixture(params=[(1, 2, 0.5, False), (2, 4, 0.3, True), (3, 5, 1.2, False)],
-                ids=["d1", "d2-orthogonal", "d3"])
+@pytest.fixture(
+    params=[(1, 2, 0.5, False), (2, 4, 0.3, True), (3, 5, 1.2, False)],
+    ids=["d1", "d2-orthogonal", "d3"],
+)
 def linear(request):
     d, D, s, orthogonal = request.param
     model = lvm.LinearGaussianLVM.random(d, D, noise_std=s, orthogonal=orthogonal, seed=d)
@@ -104,8 +110,9 @@ def linear(request):
 def test_log_evidence_is_the_integral_of_the_joint(d, n_points):
     model = lvm.LinearGaussianLVM.random(d, 3, noise_std=0.4, seed=d)
     x, _ = model.sample(5, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(model.log_evidence_grid(x, n_points=n_points), model.log_evidence(x),
-                               rtol=0, atol=1e-8)
+    torch.testing.assert_close(
+        model.log_evidence_grid(x, n_points=n_points), model.log_evidence(x), rtol=0, atol=1e-8
+    )
 
 
 def test_posterior_is_bayes_rule(linear):
@@ -166,9 +173,12 @@ def test_the_posterior_maximizes_the_elbo():
     x, _ = model.sample(3, torch.Generator().manual_seed(0))
     mean, cov = model.posterior(x)
     ls_post = 0.5 * torch.log(torch.diagonal(cov)).expand_as(mean)
-    torch.testing.assert_close(model.kl_to_posterior(x, mean, ls_post), torch.zeros(3, dtype=F64),
-                               rtol=0, atol=1e-12)
-    torch.testing.assert_close(model.elbo(x, mean, ls_post), model.log_evidence(x), rtol=0, atol=1e-10)
+    torch.testing.assert_close(
+        model.kl_to_posterior(x, mean, ls_post), torch.zeros(3, dtype=F64), rtol=0, atol=1e-12
+    )
+    torch.testing.assert_close(
+        model.elbo(x, mean, ls_post), model.log_evidence(x), rtol=0, atol=1e-10
+    )
     for shift in (1e-2, -1e-2):  # any other q has a smaller ELBO
         assert (model.elbo(x, mean + shift, ls_post) < model.log_evidence(x)).all()
         assert (model.elbo(x, mean, ls_post + shift) < model.log_evidence(x)).all()
@@ -181,7 +191,9 @@ def test_vi_gradient_step_uses_the_analytic_gradient():
     precision = model.posterior_precision()
     mean, _ = model.posterior(x)
     grad_mu = (mean - mu) @ precision  # dL/dmu = Sigma^{-1} (m - mu)
-    grad_ls = 1.0 - torch.diagonal(precision) * torch.exp(2 * ls)  # dL/dlog_sigma = 1 - Lambda_jj sigma_j^2
+    grad_ls = 1.0 - torch.diagonal(precision) * torch.exp(
+        2 * ls
+    )  # dL/dlog_sigma = 1 - Lambda_jj sigma_j^2
     new_mu, new_ls = lvm.vi_gradient_step(functools.partial(model.elbo, x), mu, ls, 0.1)
     torch.testing.assert_close(new_mu, mu + 0.1 * grad_mu)
     torch.testing.assert_close(new_ls, ls + 0.1 * grad_ls)
@@ -192,7 +204,9 @@ def test_per_datapoint_vi_recovers_the_exact_posterior():
     model = lvm.LinearGaussianLVM.random(2, 5, noise_std=0.5, orthogonal=True, seed=3)
     x, _ = model.sample(8, torch.Generator().manual_seed(1))
     zeros = torch.zeros(8, 2, dtype=F64)
-    mu, ls = lvm.fit_per_datapoint_vi(functools.partial(model.elbo, x), zeros, zeros, n_steps=300, lr=0.1)
+    mu, ls = lvm.fit_per_datapoint_vi(
+        functools.partial(model.elbo, x), zeros, zeros, n_steps=300, lr=0.1
+    )
     assert model.kl_to_posterior(x, mu, ls).max() < 1e-8
     gen = torch.Generator().manual_seed(0)
 
@@ -298,19 +312,22 @@ def test_entropy_check_accepts_reference_and_alternatives(capsys):
     assert lines == [lines[0]] * 3 and lines[0].startswith("Exercise 1.1 passed: ")
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (entropy_sign, "wrong sign"),
-    (entropy_std_for_log_std, r"you used sigma = exp\(log_std\) where log sigma belongs"),
-    (entropy_log_of_log_std, "you took the log of log_std"),
-    (entropy_log_std_as_sigma, "you treated log_std as sigma"),
-    (entropy_log_variance, r"log sigma\^2 = 2 log_std"),
-    (entropy_no_e, r"left out the \+1/2 that comes from the e"),
-    (entropy_sum_batch_axis, r"summed over the batch axis \(axis 0\)"),
-    (entropy_mean_latent, "averaged over the latent dimensions"),
-    (entropy_no_reduction, "one entropy per latent dimension"),
-    (entropy_sum_all, "reduced over every axis"),
-    (entropy_nan, "non-finite"),
-])
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (entropy_sign, "wrong sign"),
+        (entropy_std_for_log_std, r"you used sigma = exp\(log_std\) where log sigma belongs"),
+        (entropy_log_of_log_std, "you took the log of log_std"),
+        (entropy_log_std_as_sigma, "you treated log_std as sigma"),
+        (entropy_log_variance, r"log sigma\^2 = 2 log_std"),
+        (entropy_no_e, r"left out the \+1/2 that comes from the e"),
+        (entropy_sum_batch_axis, r"summed over the batch axis \(axis 0\)"),
+        (entropy_mean_latent, "averaged over the latent dimensions"),
+        (entropy_no_reduction, "one entropy per latent dimension"),
+        (entropy_sum_all, "reduced over every axis"),
+        (entropy_nan, "non-finite"),
+    ],
+)
 def test_entropy_check_rejects(wrong, message):
     with pytest.raises(ExerciseError, match=message) as info:
         check_gaussian_entropy(wrong)
@@ -379,18 +396,21 @@ def test_kl_check_accepts_reference(capsys):
     assert lines == [lines[0]] * 3 and lines[0].startswith("Exercise 1.2 passed: ")
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (kl_sign, "negative of the right one"),
-    (kl_reversed, r"you computed D_KL\(p\|\|q\), the reverse direction"),
-    (kl_log_term_flipped, "the log term has the wrong sign"),
-    (kl_log_std_as_sigma, "you treated log_std as sigma"),
-    (kl_log_std_in_quadratic, "you used log_std as the standard deviation"),
-    (kl_std_for_variance, r"you used sigma where the variance sigma\^2 belongs"),
-    (kl_missing_half, "left out the -1/2 per dimension"),
-    (kl_sum_batch_axis, r"summed over the batch axis \(axis 0\)"),
-    (kl_wrong_shape, r"has shape \(5, 1\), expected \(5,\)"),
-    (kl_nan, "non-finite value"),
-])
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (kl_sign, "negative of the right one"),
+        (kl_reversed, r"you computed D_KL\(p\|\|q\), the reverse direction"),
+        (kl_log_term_flipped, "the log term has the wrong sign"),
+        (kl_log_std_as_sigma, "you treated log_std as sigma"),
+        (kl_log_std_in_quadratic, "you used log_std as the standard deviation"),
+        (kl_std_for_variance, r"you used sigma where the variance sigma\^2 belongs"),
+        (kl_missing_half, "left out the -1/2 per dimension"),
+        (kl_sum_batch_axis, r"summed over the batch axis \(axis 0\)"),
+        (kl_wrong_shape, r"has shape \(5, 1\), expected \(5,\)"),
+        (kl_nan, "non-finite value"),
+    ],
+)
 def test_kl_check_rejects(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         check_gaussian_kl(wrong)
@@ -456,18 +476,21 @@ def test_elbo_check_accepts_reference(capsys):
     assert lines == [lines[0]] * 2 and lines[0].startswith("Exercise 1.3 passed: ")
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (elbo_no_entropy, r"the entropy term H\(q_i\) is missing"),
-    (elbo_minus_entropy, "you subtracted the entropy"),
-    (elbo_log_std_as_sigma, "you used log_std as the standard deviation in z = mu"),
-    (elbo_log_variance, "you treated log_std as a log-variance"),
-    (elbo_mc_entropy, "you estimated the entropy by Monte Carlo"),
-    (elbo_sum_samples, "you summed over the samples"),
-    (elbo_mean_data_axis, r"averaged over the data points \(axis 1\) instead of the samples"),
-    (elbo_no_sample_mean, r"one value per sample and data point \(S, N\)"),
-    (elbo_at_mean, "at the mean mu instead of at the samples"),
-    (elbo_nan, "non-finite"),
-])
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (elbo_no_entropy, r"the entropy term H\(q_i\) is missing"),
+        (elbo_minus_entropy, "you subtracted the entropy"),
+        (elbo_log_std_as_sigma, "you used log_std as the standard deviation in z = mu"),
+        (elbo_log_variance, "you treated log_std as a log-variance"),
+        (elbo_mc_entropy, "you estimated the entropy by Monte Carlo"),
+        (elbo_sum_samples, "you summed over the samples"),
+        (elbo_mean_data_axis, r"averaged over the data points \(axis 1\) instead of the samples"),
+        (elbo_no_sample_mean, r"one value per sample and data point \(S, N\)"),
+        (elbo_at_mean, "at the mean mu instead of at the samples"),
+        (elbo_nan, "non-finite"),
+    ],
+)
 def test_elbo_check_rejects(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         check_elbo_mc(wrong)
@@ -552,19 +575,22 @@ def test_vi_step_check_accepts_reference(capsys):
     assert lines == [lines[0]] * 2 and lines[0].startswith("Exercise 1.4 passed: ")
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (step_descent, r"you stepped downhill \(gradient descent\)"),
-    (step_mean, "times too small: you averaged the ELBO over the data points"),
-    (step_passes_sigma, r"you passed sigma = exp\(log_std\) to elbo_fn"),
-    (step_on_sigma, "gradient step on sigma instead of on log sigma"),
-    (step_returns_sigma, r"your second output is sigma = exp\(log_std\)"),
-    (step_only_mu, "log_std did not change"),
-    (step_swapped, r"you returned \(log_std, mu\)"),
-    (step_not_detached, "still requires grad"),
-    (step_single_tensor, r"should return a pair \(new_mu, new_log_std\)"),
-    (step_wrong_shape, r"new mu has shape \(1,\), expected \(1, 1\)"),
-    (step_nan, "non-finite"),
-])
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (step_descent, r"you stepped downhill \(gradient descent\)"),
+        (step_mean, "times too small: you averaged the ELBO over the data points"),
+        (step_passes_sigma, r"you passed sigma = exp\(log_std\) to elbo_fn"),
+        (step_on_sigma, "gradient step on sigma instead of on log sigma"),
+        (step_returns_sigma, r"your second output is sigma = exp\(log_std\)"),
+        (step_only_mu, "log_std did not change"),
+        (step_swapped, r"you returned \(log_std, mu\)"),
+        (step_not_detached, "still requires grad"),
+        (step_single_tensor, r"return the tuple \(new_mu, new_log_std\)"),
+        (step_wrong_shape, r"new_mu has shape \(1,\), expected \(1, 1\)"),
+        (step_nan, "non-finite"),
+    ],
+)
 def test_vi_step_check_rejects(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         check_vi_step(wrong)
@@ -573,13 +599,17 @@ def test_vi_step_check_rejects(wrong, message):
 # ======================================================================= all checks
 
 
-@pytest.mark.parametrize("check", [check_gaussian_entropy, check_gaussian_kl, check_elbo_mc, check_vi_step])
+@pytest.mark.parametrize(
+    "check", [check_gaussian_entropy, check_gaussian_kl, check_elbo_mc, check_vi_step]
+)
 def test_not_attempted(check):
     with pytest.raises(ExerciseNotAttempted, match="is not attempted yet"):
         check(not_implemented)
 
 
-@pytest.mark.parametrize("check", [check_gaussian_entropy, check_gaussian_kl, check_elbo_mc, check_vi_step])
+@pytest.mark.parametrize(
+    "check", [check_gaussian_entropy, check_gaussian_kl, check_elbo_mc, check_vi_step]
+)
 def test_a_crash_names_the_input(check):
     def crashes(*args):
         raise ValueError("boom")
@@ -588,7 +618,51 @@ def test_a_crash_names_the_input(check):
         check(crashes)
 
 
-@pytest.mark.parametrize("check", [check_gaussian_entropy, check_gaussian_kl, check_elbo_mc, check_vi_step])
+@pytest.mark.parametrize(
+    "check", [check_gaussian_entropy, check_gaussian_kl, check_elbo_mc, check_vi_step]
+)
 def test_forgotten_return(check):
-    with pytest.raises(ExerciseError, match="returned None|got a NoneType"):
+    with pytest.raises(ExerciseError, match=r"returned None|returned a NoneType"):
         check(lambda *args: None)
+
+
+# ======================================================= harness semantics for chapter 01
+
+
+def test_monte_carlo_entropy_is_called_valid_in_general():
+    with pytest.raises(ExerciseError) as info:
+        check_elbo_mc(elbo_mc_entropy)
+    message = str(info.value)
+    assert "valid in" in message and "general" in message and "closed-form H(q_i)" in message
+
+
+def test_float32_answers_are_accepted(capsys):
+    check_gaussian_entropy(lambda ls: (C + ls.float()).sum(-1))
+    check_gaussian_kl(lambda *args: kl_reference(*(a.float() for a in args)))
+
+    def step_float32(elbo_fn, mu, log_std, lr):
+        return step_reference(elbo_fn, mu.float(), log_std.float(), lr)
+
+    check_vi_step(step_float32)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line[:14] for line in lines] == ["Exercise 1.1 p", "Exercise 1.2 p", "Exercise 1.4 p"]
+
+
+def test_a_kept_axis_of_size_one_gets_the_shape_hint_even_where_d_is_1():
+    """On the d=1 input a keepdims answer equals the per-dimension terms: no mistake is named."""
+    with pytest.raises(ExerciseError, match="An extra axis of size 1"):
+        check_gaussian_entropy(lambda ls: (C + ls).sum(-1, keepdim=True))
+
+
+def test_the_checks_leave_the_global_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    for check, reference in [
+        (check_gaussian_entropy, lvm.gaussian_entropy),
+        (check_gaussian_kl, lvm.gaussian_kl),
+        (check_elbo_mc, lvm.elbo_monte_carlo),
+        (check_vi_step, lvm.vi_gradient_step),
+    ]:
+        check(reference)
+    torch.testing.assert_close(torch.rand(3), expected)

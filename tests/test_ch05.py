@@ -283,6 +283,7 @@ def test_check_soft_value_iteration_names_the_slide_errata():
 def test_check_soft_value_iteration_accepts_a_float32_fixed_point(capsys):
     """Value iteration amplifies round-off by up to 1 / (1 - gamma): the float32 tolerance grows
     with how far float32 rounding of the inputs alone moves the reference's fixed point."""
+
     def float32(P, R, gamma, alpha=1.0, tol=1e-10, max_iter=100_000):
         f32 = np.float32
         P, R, V = P.astype(f32), R.astype(f32), np.zeros(len(P), dtype=f32)

@@ -231,7 +231,8 @@ def _qloss(target, detach=True, combine=None):
     return fn
 
 
-_good_target = lambda r, v, te, tr, g: r + g * (1 - te) * v
+def _good_target(r, v, te, tr, g):
+    return r + g * (1 - te) * v
 
 
 @pytest.mark.parametrize(
@@ -354,7 +355,7 @@ def test_policy_loss_rejects(wrong, message):
 
 def student_polyak(target, source, tau):
     with torch.no_grad():
-        for p_target, p in zip(target.parameters(), source.parameters()):
+        for p_target, p in zip(target.parameters(), source.parameters(), strict=True):
             p_target.mul_(1 - tau).add_(tau * p)
 
 
@@ -366,18 +367,18 @@ def test_polyak_accepts(capsys):
 
 def _reversed(target, source, tau):
     with torch.no_grad():
-        for p_target, p in zip(target.parameters(), source.parameters()):
+        for p_target, p in zip(target.parameters(), source.parameters(), strict=True):
             p_target.copy_(tau * p_target + (1 - tau) * p)
 
 
 def _source_moved(target, source, tau):
     with torch.no_grad():
-        for p_target, p in zip(target.parameters(), source.parameters()):
+        for p_target, p in zip(target.parameters(), source.parameters(), strict=True):
             p.lerp_(p_target, tau)
 
 
 def _rebinding(target, source, tau):
-    for p_target, p in zip(target.parameters(), source.parameters()):
+    for p_target, p in zip(target.parameters(), source.parameters(), strict=True):
         p_target = tau * p + (1 - tau) * p_target
 
 
@@ -394,7 +395,7 @@ def _copy(target, source, tau):
 
 
 def _no_no_grad(target, source, tau):
-    for p_target, p in zip(target.parameters(), source.parameters()):
+    for p_target, p in zip(target.parameters(), source.parameters(), strict=True):
         p_target.requires_grad_(True)
         p_target.mul_(1 - tau).add_(tau * p)
 

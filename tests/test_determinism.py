@@ -23,9 +23,9 @@ FAST_CHAPTERS = ["00", "01", "02", "04", "05", "08"]  # 5 to 20 s each on one CP
 IGNORE_MARK = "NBVAL_IGNORE_OUTPUT"
 # Elapsed times and speeds (tqdm's "[00:01<00:00, 52.3it/s]", "took 1.2 s") are not results.
 TIMING = re.compile(
-    r"\d\d:\d\d[<,\]]"                                              # tqdm's [00:01<00:00]
-    r"|\d+(\.\d+)?\s*(it/s|s/it)\b"                                  # speeds
-    r"|\b(took|elapsed|in)\s+\d+(\.\d+)?\s*(s|ms|sec|seconds)\b"     # "took 1.2 s"
+    r"\d\d:\d\d[<,\]]"  # tqdm's [00:01<00:00]
+    r"|\d+(\.\d+)?\s*(it/s|s/it)\b"  # speeds
+    r"|\b(took|elapsed|in)\s+\d+(\.\d+)?\s*(s|ms|sec|seconds)\b"  # "took 1.2 s"
 )
 
 
@@ -57,7 +57,9 @@ def text_outputs(nb) -> dict[int, str]:
         for name, chunks in sections.items():
             if chunks:
                 lines.append(f"[{name}]")
-                lines.extend(line for line in "".join(chunks).splitlines() if not TIMING.search(line))
+                lines.extend(
+                    line for line in "".join(chunks).splitlines() if not TIMING.search(line)
+                )
         texts[index] = "\n".join(lines)
     return texts
 
@@ -67,7 +69,9 @@ def first_difference(first: dict[int, str], second: dict[int, str]) -> str | Non
     for index in sorted(set(first) | set(second)):
         a, b = first.get(index, ""), second.get(index, "")
         if a != b:
-            diff = difflib.unified_diff(a.splitlines(), b.splitlines(), "run 1", "run 2", lineterm="", n=1)
+            diff = difflib.unified_diff(
+                a.splitlines(), b.splitlines(), "run 1", "run 2", lineterm="", n=1
+            )
             shown = "\n".join(list(diff)[:20])
             return f"cell {index} differs between two runs:\n{shown}"
     return None
@@ -81,14 +85,19 @@ def test_first_difference_reports_the_cell_and_a_diff():
 
 def test_timing_lines_are_ignored():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
-    nb.cells[0].outputs = [nbformat.v4.new_output(
-        "stream", name="stderr", text="100%|#####| 50/50 [00:01<00:00, 41.2it/s]\nloss 0.25\n")]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "stream", name="stderr", text="100%|#####| 50/50 [00:01<00:00, 41.2it/s]\nloss 0.25\n"
+        )
+    ]
     assert text_outputs(nb) == {0: "[stderr]\nloss 0.25"}
 
 
 def test_stream_chunks_are_joined():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
-    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text=t) for t in ("a b", "\nc\n")]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=t) for t in ("a b", "\nc\n")
+    ]
     assert text_outputs(nb) == {0: "[stdout]\na b\nc"}
 
 

@@ -8,7 +8,9 @@ from gymnasium.utils.env_checker import check_env
 from course_utils.envs import POINT_MASS_ID, PointMassEnv
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"action_rotation": np.pi / 2}, {"wall": True}, {"action_scale": 0.5}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"action_rotation": np.pi / 2}, {"wall": True}, {"action_scale": 0.5}]
+)
 def test_passes_gymnasium_env_checker(kwargs):
     check_env(PointMassEnv(**kwargs), skip_render_check=True)
 
@@ -53,7 +55,9 @@ def test_wall_blocks_crossing_below_its_top_only():
     assert new[0] > 0, "blocked above the wall's top"
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"action_rotation": np.pi / 2}, {"wall": True}, {"action_scale": 0.5}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"action_rotation": np.pi / 2}, {"wall": True}, {"action_scale": 0.5}]
+)
 def test_expert_reaches_the_goal_and_beats_random(kwargs):
     env = PointMassEnv(**kwargs)
     for seed in range(10):

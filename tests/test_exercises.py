@@ -24,13 +24,15 @@ from course_utils.checks import _CHECKS, Exercise, ExerciseError
 CHAPTERS = sorted(
     p.stem for p in (Path(__file__).parents[1] / "course_utils" / "checks").glob("ch[0-9][0-9].py")
 )
-BROKEN = {}
-for _chapter in CHAPTERS:  # importing a chapter module registers its exercises
+BROKEN, FOUND = {}, {}
+for _chapter in CHAPTERS:
     try:
-        importlib.import_module(f"course_utils.checks.{_chapter}")
+        _module = importlib.import_module(f"course_utils.checks.{_chapter}")
     except Exception as exc:
         BROKEN[_chapter] = f"{type(exc).__name__}: {exc}"
-EXERCISES = sorted(_CHECKS.values(), key=lambda e: [int(x) for x in e.id.split(".")])
+        continue
+    FOUND.update({id(e): e for e in vars(_module).values() if isinstance(e, Exercise)})
+EXERCISES = sorted(FOUND.values(), key=lambda e: [int(x) for x in e.id.split(".")])
 
 
 def _ids(items):
@@ -42,6 +44,8 @@ def test_every_chapter_imports_and_registers_its_exercises_once():
     ids = [e.id for e in EXERCISES]
     assert len(ids) == len(set(ids)), ids
     assert len(ids) >= 39
+    for exercise in EXERCISES:  # the grader finds each exercise from its check's name
+        assert _CHECKS[exercise.check_name] is exercise
 
 
 @pytest.mark.parametrize("exercise", EXERCISES, ids=_ids(EXERCISES))

@@ -28,7 +28,9 @@ def test_pendulum_expert_swings_up():
 
 
 def test_point_mass_expert_under_rotated_dynamics():
-    rotated = lambda: PointMassEnv(action_rotation=np.pi / 2)
+    def rotated():
+        return PointMassEnv(action_rotation=np.pi / 2)
+
     assert evaluate(point_mass_expert(action_rotation=np.pi / 2), rotated, 5, seed=0).mean > -12.0
     assert evaluate(point_mass_expert(), rotated, 5, seed=0).mean < -40.0  # the old expert is lost
 

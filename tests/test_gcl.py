@@ -26,29 +26,42 @@ def _tiny(seed=0, deterministic=False, one_start=False):
 
 
 def _enumerate(P, p0, S, A, T):
-    taus = [(s, a) for s in itertools.product(range(S), repeat=T) for a in itertools.product(range(A), repeat=T)]
+    taus = [
+        (s, a)
+        for s in itertools.product(range(S), repeat=T)
+        for a in itertools.product(range(A), repeat=T)
+    ]
     states = np.array([s for s, _ in taus])
     actions = np.array([a for _, a in taus])
-    p_tau = np.array([p0[s[0]] * np.prod([P[s[t], a[t], s[t + 1]] for t in range(T - 1)]) for s, a in taus])
+    p_tau = np.array(
+        [p0[s[0]] * np.prod([P[s[t], a[t], s[t + 1]] for t in range(T - 1)]) for s, a in taus]
+    )
     return states, actions, p_tau
 
 
 def test_weights_are_the_exact_probability_ratio():
-    rng, P, p0, F, S, A, T = _tiny()
+    rng, P, p0, _F, S, A, T = _tiny()
     r = rng.normal(size=S)
     sampler = rng.dirichlet(np.ones(A), size=(T, S))
     states, actions, p_tau = _enumerate(P, p0, S, A, T)
     pi_tau = p_tau * np.prod(sampler[np.arange(T), states, actions], axis=1)
-    log_w = irl.log_importance_weights(r[states], irl.trajectory_log_probs(sampler, states, actions))
+    log_w = irl.log_importance_weights(
+        r[states], irl.trajectory_log_probs(sampler, states, actions)
+    )
     # w(tau) = p(tau) exp(r(tau)) / pi(tau) for every trajectory, without using the dynamics
     support = pi_tau > 0
-    np.testing.assert_allclose(np.exp(log_w[support]), (p_tau * np.exp(r[states].sum(1)))[support] / pi_tau[support],
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        np.exp(log_w[support]),
+        (p_tau * np.exp(r[states].sum(1)))[support] / pi_tau[support],
+        rtol=1e-10,
+    )
 
 
 def test_temperature_divides_the_rewards():
     rewards, log_probs = np.ones((2, 3)), np.zeros((2, 3))
-    np.testing.assert_allclose(irl.log_importance_weights(rewards, log_probs, alpha=0.5), [6.0, 6.0])
+    np.testing.assert_allclose(
+        irl.log_importance_weights(rewards, log_probs, alpha=0.5), [6.0, 6.0]
+    )
 
 
 def test_self_normalized_estimate_is_consistent():
@@ -58,7 +71,9 @@ def test_self_normalized_estimate_is_consistent():
         errs = []
         for rep in range(10):
             x = np.random.default_rng(rep).normal(0.0, 2.0, size=M)
-            log_w = -0.5 * (x - 1) ** 2 + 0.5 * (x / 2) ** 2 + 7.0  # log p - log q + an arbitrary constant
+            log_w = (
+                -0.5 * (x - 1) ** 2 + 0.5 * (x / 2) ** 2 + 7.0
+            )  # log p - log q + an arbitrary constant
             est, ess = irl.self_normalized_estimate(log_w, x)
             errs.append(abs(est - 1.0))
             assert 1.0 <= ess <= M
@@ -78,11 +93,15 @@ def test_sample_gradient_matches_the_exact_gradient():
     rng, P, p0, F, S, A, T = _tiny(seed=2, deterministic=True, one_start=True)
     mdp = TabularMDP(P=P, R=np.zeros((S, A)), p0=p0)
     theta, theta_old = rng.normal(size=2), rng.normal(size=2)
-    demos, _ = sample_trajectories(mdp, irl.soft_optimal_trajectory_policy(P, F @ rng.normal(size=2), T), T, 50, rng)
+    demos, _ = sample_trajectories(
+        mdp, irl.soft_optimal_trajectory_policy(P, F @ rng.normal(size=2), T), T, 50, rng
+    )
     exact = irl.irl_gradient(theta, P, F, demos, p0)
     lagging = irl.soft_optimal_trajectory_policy(P, F @ theta_old, T)
     states, actions = sample_trajectories(mdp, lagging, T, 40_000, np.random.default_rng(5))
-    np.testing.assert_allclose(irl.sample_irl_gradient(theta, F, demos, states, actions, lagging), exact, atol=0.03)
+    np.testing.assert_allclose(
+        irl.sample_irl_gradient(theta, F, demos, states, actions, lagging), exact, atol=0.03
+    )
     # the current soft-optimal policy: all weights equal (they are Z), the plain average is unbiased
     current = irl.soft_optimal_trajectory_policy(P, F @ theta, T)
     states, actions = sample_trajectories(mdp, current, T, 2000, np.random.default_rng(6))
@@ -98,22 +117,44 @@ def test_sample_gradient_targets_the_exact_posterior_with_stochastic_dynamics():
     sampler = np.full((S, A), 1 / A)
     states, actions = sample_trajectories(mdp, sampler, T, 100_000, np.random.default_rng(0))
     estimate = irl.sample_irl_gradient(theta, F, demos, states, actions, sampler)
-    np.testing.assert_allclose(estimate, irl.irl_gradient(theta, P, F, demos, p0, optimistic=True), atol=0.03)
+    np.testing.assert_allclose(
+        estimate, irl.irl_gradient(theta, P, F, demos, p0, optimistic=True), atol=0.03
+    )
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: irl.log_importance_weights(np.ones(3), np.ones(3)), "shape"),
-    (lambda: irl.log_importance_weights(np.ones((2, 3)), np.ones((3, 2))), "same shape"),
-    (lambda: irl.log_importance_weights(np.full((2, 3), np.nan), np.ones((2, 3))), "NaN"),
-    (lambda: irl.self_normalized_estimate(np.zeros(3), np.ones(4)), "values must have shape"),
-    (lambda: irl.self_normalized_estimate(np.array([0.0, np.nan]), np.ones(2)), "NaN"),
-    (lambda: irl.trajectory_log_probs(np.full((2, 2), 0.6), np.zeros((1, 2), int), np.zeros((1, 2), int)),
-     "not normalised"),
-    (lambda: irl.trajectory_log_probs(np.full((1, 2, 2), 0.5), np.zeros((1, 3), int), np.zeros((1, 3), int)),
-     "T >= 3"),
-    (lambda: irl.sample_irl_gradient(np.ones(3), np.eye(2), np.zeros((1, 2), int), np.zeros((1, 2), int),
-                                     np.zeros((1, 2), int), np.full((2, 2), 0.5)), "theta must"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: irl.log_importance_weights(np.ones(3), np.ones(3)), "shape"),
+        (lambda: irl.log_importance_weights(np.ones((2, 3)), np.ones((3, 2))), "same shape"),
+        (lambda: irl.log_importance_weights(np.full((2, 3), np.nan), np.ones((2, 3))), "NaN"),
+        (lambda: irl.self_normalized_estimate(np.zeros(3), np.ones(4)), "values must have shape"),
+        (lambda: irl.self_normalized_estimate(np.array([0.0, np.nan]), np.ones(2)), "NaN"),
+        (
+            lambda: irl.trajectory_log_probs(
+                np.full((2, 2), 0.6), np.zeros((1, 2), int), np.zeros((1, 2), int)
+            ),
+            "not normalised",
+        ),
+        (
+            lambda: irl.trajectory_log_probs(
+                np.full((1, 2, 2), 0.5), np.zeros((1, 3), int), np.zeros((1, 3), int)
+            ),
+            "T >= 3",
+        ),
+        (
+            lambda: irl.sample_irl_gradient(
+                np.ones(3),
+                np.eye(2),
+                np.zeros((1, 2), int),
+                np.zeros((1, 2), int),
+                np.zeros((1, 2), int),
+                np.full((2, 2), 0.5),
+            ),
+            "theta must",
+        ),
+    ],
+)
 def test_bad_inputs_raise_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -127,7 +168,9 @@ def test_gcl_loss_gradient_signs():
     gcl.gcl_cost_loss(demo, samples, log_probs).backward()
     np.testing.assert_allclose(demo.grad.numpy(), 0.25)  # +1/N: descending lowers the demos' costs
     w_bar = torch.softmax(-samples.sum(1) - log_probs.sum(1), 0)
-    np.testing.assert_allclose(samples.grad.numpy(), -w_bar[:, None].expand(6, 5).detach().numpy())  # raises the samples'
+    np.testing.assert_allclose(
+        samples.grad.numpy(), -w_bar[:, None].expand(6, 5).detach().numpy()
+    )  # raises the samples'
     # a constant shift of the cost changes nothing
     shifted = gcl.gcl_cost_loss(demo + 3.0, samples + 3.0, log_probs)
     assert float(shifted) == pytest.approx(float(gcl.gcl_cost_loss(demo, samples, log_probs)))
@@ -151,13 +194,24 @@ def test_demonstrations_and_rollouts():
 
 def test_short_gcl_run_is_deterministic():
     demos = gcl.expert_demonstrations(3, seed=0)
-    config = gcl.GCLConfig(iterations=3, cost_iterations=2, cost_average=2, episodes_per_iter=2,
-                           sac_steps_per_iter=10, warmup_episodes=1, cost_steps=2, batch_size=16, hidden_sizes=(16,))
+    config = gcl.GCLConfig(
+        iterations=3,
+        cost_iterations=2,
+        cost_average=2,
+        episodes_per_iter=2,
+        sac_steps_per_iter=10,
+        warmup_episodes=1,
+        cost_steps=2,
+        batch_size=16,
+        hidden_sizes=(16,),
+    )
     a = gcl.train_gcl(demos, config=config, seed=1)
     b = gcl.train_gcl(demos, config=config, seed=1)
     assert a.history == b.history and len(a.history["loss"]) == 3
-    assert isinstance(a.cost_net, gcl.AveragedCost) and len(a.cost_net.costs) == 2  # frozen as an average
-    for p, q in zip(a.cost_net.parameters(), b.cost_net.parameters()):
+    assert (
+        isinstance(a.cost_net, gcl.AveragedCost) and len(a.cost_net.costs) == 2
+    )  # frozen as an average
+    for p, q in zip(a.cost_net.parameters(), b.cost_net.parameters(), strict=True):
         assert torch.equal(p, q)
-    X, Y, C = gcl.cost_on_grid(a.cost_net, 5)
+    _X, _Y, C = gcl.cost_on_grid(a.cost_net, 5)
     assert C.shape == (5, 5) and (C >= 0).all()  # the squared-norm cost is never negative

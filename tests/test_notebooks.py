@@ -22,7 +22,9 @@ def test_there_is_an_exercise_notebook_for_every_solution():
 def test_unmodified_exercise_notebook_fails_only_at_exercises(path):
     result = grade.grade_notebook(path, timeout=600)
     assert not result.problem, result.problem
-    assert result.other_errors == [], "cells outside exercises failed: " + "; ".join(result.other_errors)
+    assert result.other_errors == [], "cells outside exercises failed: " + "; ".join(
+        result.other_errors
+    )
     assert result.exercises, "no exercises found"
     not_attempted = [e.exercise for e in result.exercises if e.status == grade.NOT_ATTEMPTED]
     assert not_attempted == [e.exercise for e in result.exercises], grade.format_report([result])

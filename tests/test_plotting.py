@@ -1,12 +1,12 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-from course_utils.mdp import gridworld  # noqa: E402
-from course_utils.plotting import plot_grid_values, plot_learning_curves, plot_policy_arrows  # noqa: E402
+from course_utils.mdp import gridworld
+from course_utils.plotting import plot_grid_values, plot_learning_curves, plot_policy_arrows
 
 
 def test_grid_heatmap_masks_walls_and_labels_special_cells():

@@ -171,7 +171,8 @@ def test_squashed_gaussian_matches_torch_transformed_distribution():
     action, log_prob = policy(obs)
     dist = policy.distribution(obs)
     reference = TransformedDistribution(
-        dist, [TanhTransform(cache_size=1), AffineTransform(policy.action_center, policy.action_scale)]
+        dist,
+        [TanhTransform(cache_size=1), AffineTransform(policy.action_center, policy.action_scale)],
     )
     # sample u, push it through the same transforms, compare the log-densities of the same a
     u = dist.rsample()
@@ -179,9 +180,13 @@ def test_squashed_gaussian_matches_torch_transformed_distribution():
     ours = dist.log_prob(u).sum(-1) - policy._log_det_jacobian(u)
     torch.testing.assert_close(ours, reference.log_prob(a).sum(-1), atol=1e-4, rtol=1e-4)
     # forward's sample is within the bounds and log_prob(obs, a) recovers forward's log_prob
-    assert (action[:, 0].abs() <= 2).all() and (action[:, 1] >= 0).all() and (action[:, 1] <= 1).all()
+    assert (
+        (action[:, 0].abs() <= 2).all() and (action[:, 1] >= 0).all() and (action[:, 1] <= 1).all()
+    )
     inside = (torch.tanh(policy.distribution(obs).mean).abs() < 0.99).all(-1)
-    torch.testing.assert_close(policy.log_prob(obs, action)[inside], log_prob[inside], atol=2e-3, rtol=1e-3)
+    torch.testing.assert_close(
+        policy.log_prob(obs, action)[inside], log_prob[inside], atol=2e-3, rtol=1e-3
+    )
 
 
 def test_squashed_gaussian_log_prob_is_the_change_of_variables_density():
@@ -191,7 +196,9 @@ def test_squashed_gaussian_log_prob_is_the_change_of_variables_density():
     # analytic: p_a(a) = N(u; mu, sigma) / |da/du| with a = 2 tanh(u), da/du = 2 (1 - tanh(u)^2)
     u = torch.linspace(-4, 4, 81)
     a = 2.0 * torch.tanh(u)
-    analytic = Normal(mu, math.exp(log_sigma)).log_prob(u) - torch.log(2.0 * (1 - torch.tanh(u) ** 2))
+    analytic = Normal(mu, math.exp(log_sigma)).log_prob(u) - torch.log(
+        2.0 * (1 - torch.tanh(u) ** 2)
+    )
     ours = policy.log_prob(obs.expand(81, 1), a.unsqueeze(-1))
     torch.testing.assert_close(ours, analytic, atol=1e-3, rtol=1e-4)
     # the density integrates to one over [low, high] (trapezoid rule on a fine grid)
@@ -209,20 +216,25 @@ def test_squashed_gaussian_log_prob_is_the_change_of_variables_density():
 def test_squashed_gaussian_log_prob_is_stable_for_saturated_actions():
     policy = _policy_with_output(20.0, math.log(0.1), -1.0, 1.0)  # tanh(20) == 1 in float32
     action, log_prob = policy(torch.zeros(4, 1))
-    naive = Normal(20.0, 0.1).log_prob(torch.tensor(20.0)) - torch.log(1 - torch.tanh(torch.tensor(20.0)) ** 2)
+    naive = Normal(20.0, 0.1).log_prob(torch.tensor(20.0)) - torch.log(
+        1 - torch.tanh(torch.tensor(20.0)) ** 2
+    )
     assert not torch.isfinite(naive)  # what the textbook formula gives
     assert torch.isfinite(log_prob).all() and (action == 1.0).all()
     # log(1 - tanh(u)^2) ~ log 4 - 2|u| for large |u|: log pi ~ log N(u) - log 4 + 2 u
     u = torch.tensor([[20.0]])
     expected = Normal(20.0, 0.1).log_prob(u).sum(-1) - math.log(4.0) + 40.0
-    torch.testing.assert_close(policy.distribution(torch.zeros(1, 1)).log_prob(u).sum(-1) - policy._log_det_jacobian(u), expected)
+    torch.testing.assert_close(
+        policy.distribution(torch.zeros(1, 1)).log_prob(u).sum(-1) - policy._log_det_jacobian(u),
+        expected,
+    )
 
 
 def test_squashed_gaussian_is_reparameterised_and_deterministic_mode_is_the_mean():
     torch.manual_seed(0)
     policy = SquashedGaussianPolicy(3, 2, -1.0, 1.0, (16,))
     obs = torch.randn(8, 3)
-    action, log_prob = policy(obs)
+    action, _log_prob = policy(obs)
     action.sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in policy.net.parameters())
     mean = policy.distribution(obs).mean
@@ -244,7 +256,9 @@ def test_soft_value_and_target_tend_to_the_hard_max():
         gap = soft - hard  # in [0, gamma * alpha * log A] where not terminated
         assert (gap >= -1e-5).all() and (gap <= 0.99 * alpha * math.log(3) + 1e-5).all()
         torch.testing.assert_close(soft[terminated == 1], reward[terminated == 1])
-    torch.testing.assert_close(soft_q_target(next_q, reward, terminated, 0.99, 1e-4), hard, atol=1e-3, rtol=0)
+    torch.testing.assert_close(
+        soft_q_target(next_q, reward, terminated, 0.99, 1e-4), hard, atol=1e-3, rtol=0
+    )
     # alpha = 1: the slides' log sum exp
     torch.testing.assert_close(soft_value(next_q, 1.0), torch.log(torch.exp(next_q).sum(-1)))
     # stays finite for large Q and small alpha
@@ -275,7 +289,9 @@ def test_boltzmann_policy():
     obs = torch.randn(6, 2)
     greedy = BoltzmannPolicy(q_net, alpha=0.1).act(obs, deterministic=True)
     torch.testing.assert_close(greedy, q_net(obs).argmax(-1))
-    torch.testing.assert_close(BoltzmannPolicy(q_net, alpha=0.0).act(obs, deterministic=False), greedy)
+    torch.testing.assert_close(
+        BoltzmannPolicy(q_net, alpha=0.0).act(obs, deterministic=False), greedy
+    )
 
 
 def test_huber_loss_option():
@@ -294,19 +310,25 @@ def test_sac_losses_against_hand_computations():
     log_prob = torch.tensor([-1.0, 0.5], requires_grad=True)
     alpha = 0.2
     # V target: min Q - alpha log pi = [2 + 0.2, 0 - 0.1] = [2.2, -0.1]
-    torch.testing.assert_close(sac_value_target(q1_new, q2_new, log_prob, alpha), torch.tensor([2.2, -0.1]))
+    torch.testing.assert_close(
+        sac_value_target(q1_new, q2_new, log_prob, alpha), torch.tensor([2.2, -0.1])
+    )
     # J_V = mean 1/2 (v - target)^2 = (0.5 * 1.2^2 + 0.5 * 2.1^2) / 2
     value_loss = sac_value_loss(v, q1_new, q2_new, log_prob, alpha)
     assert value_loss.item() == pytest.approx((0.5 * 1.44 + 0.5 * 4.41) / 2)
     value_loss.backward()
     torch.testing.assert_close(v.grad, torch.tensor([-1.2, 2.1]) / 2)
-    assert q1_new.grad is None and q2_new.grad is None and log_prob.grad is None  # no gradient into Q, pi
+    assert (
+        q1_new.grad is None and q2_new.grad is None and log_prob.grad is None
+    )  # no gradient into Q, pi
 
     # J_Q: targets r + gamma (1 - terminated) V(s') = [1 + 0.9 * 5, -1] (second one terminated)
     q1 = torch.tensor([4.0, 0.0], requires_grad=True)
     q2 = torch.tensor([6.0, -2.0], requires_grad=True)
     next_value = torch.tensor([5.0, 7.0], requires_grad=True)
-    q_loss = sac_q_loss(q1, q2, torch.tensor([1.0, -1.0]), torch.tensor([0.0, 1.0]), next_value, 0.9)
+    q_loss = sac_q_loss(
+        q1, q2, torch.tensor([1.0, -1.0]), torch.tensor([0.0, 1.0]), next_value, 0.9
+    )
     expected = 0.5 * ((4 - 5.5) ** 2 + 1**2) / 2 + 0.5 * ((6 - 5.5) ** 2 + 1**2) / 2
     assert q_loss.item() == pytest.approx(expected)
     q_loss.backward()
@@ -346,12 +368,12 @@ def test_polyak_update_direction_and_no_gradient_into_targets():
             p.zero_()
     before = [p.clone() for p in source.parameters()]
     polyak_update(target, source, tau=0.1)
-    for t, s, b in zip(target.parameters(), source.parameters(), before):
+    for t, s, b in zip(target.parameters(), source.parameters(), before, strict=True):
         torch.testing.assert_close(t, 0.1 * s)  # (1 - tau) * 0 + tau * source
         torch.testing.assert_close(s, b)  # the source is untouched
         assert not t.requires_grad
     polyak_update(target, source, tau=1.0)
-    for t, s in zip(target.parameters(), source.parameters()):
+    for t, s in zip(target.parameters(), source.parameters(), strict=True):
         assert torch.equal(t, s)
     # a critic loss through the target network trains the online network only
     obs = torch.randn(5, 3)
@@ -384,7 +406,9 @@ def test_evaluate_is_deterministic_for_a_seed_and_leaves_the_global_rng_alone():
 
 def test_evaluate_matches_sequential_episodes_and_accepts_functions():
     """Episode i is exactly the episode reset with seed + i, whatever runs beside it."""
-    returns = evaluate(lambda obs: (obs[:, 2] > 0).long(), "CartPole-v1", n_episodes=4, seed=3).returns
+    returns = evaluate(
+        lambda obs: (obs[:, 2] > 0).long(), "CartPole-v1", n_episodes=4, seed=3
+    ).returns
     for i in range(4):
         env = gym.make("CartPole-v1")
         obs, _ = env.reset(seed=3 + i)
@@ -405,14 +429,22 @@ def cpu(monkeypatch):
 
 
 def _same_parameters(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    return all(
+        torch.equal(p, q)
+        for p, q in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
 
 
 @pytest.mark.parametrize("alpha", [0.05, 0.0])
 def test_soft_dqn_smoke_run_is_deterministic(cpu, alpha):
-    config = SoftDQNConfig(learning_starts=100, eval_every=150, eval_episodes=2, target_update_every=50)
+    config = SoftDQNConfig(
+        learning_starts=100, eval_every=150, eval_episodes=2, target_update_every=50
+    )
     threads = torch.get_num_threads()
-    runs = [train_soft_dqn("CartPole-v1", 300, seed=1, alpha=alpha, config=config, progress=False) for _ in range(2)]
+    runs = [
+        train_soft_dqn("CartPole-v1", 300, seed=1, alpha=alpha, config=config, progress=False)
+        for _ in range(2)
+    ]
     assert torch.get_num_threads() == threads  # the thread count is restored
     first, second = runs
     assert first.curve.steps == [150, 300]
@@ -433,8 +465,13 @@ def test_train_dqn_is_soft_dqn_with_alpha_zero(cpu):
 
 @pytest.mark.parametrize("variant", ["v", "auto_alpha"])
 def test_sac_smoke_run_is_deterministic(cpu, variant):
-    config = SACConfig(learning_starts=100, batch_size=32, hidden_sizes=(32, 32), eval_every=150, eval_episodes=2)
-    runs = [train_sac("Pendulum-v1", 300, seed=0, variant=variant, config=config, progress=False) for _ in range(2)]
+    config = SACConfig(
+        learning_starts=100, batch_size=32, hidden_sizes=(32, 32), eval_every=150, eval_episodes=2
+    )
+    runs = [
+        train_sac("Pendulum-v1", 300, seed=0, variant=variant, config=config, progress=False)
+        for _ in range(2)
+    ]
     first, second = runs
     assert first.curve.steps == [150, 300]
     assert first.curve.returns == second.curve.returns
@@ -495,15 +532,35 @@ def test_reward_fn_and_callback_hooks(cpu, algorithm):
 
     if algorithm == "soft_dqn":
         config = SoftDQNConfig(learning_starts=100, eval_every=None, eval_episodes=1)
-        run = train_soft_dqn(lambda: gym.make("CartPole-v1"), 400, seed=0, config=config,
-                             progress=False, reward_fn=zero, callback=callback)
+        run = train_soft_dqn(
+            lambda: gym.make("CartPole-v1"),
+            400,
+            seed=0,
+            config=config,
+            progress=False,
+            reward_fn=zero,
+            callback=callback,
+        )
         q = run.q_net(torch.zeros(1, 4))
         plain = train_soft_dqn("CartPole-v1", 400, seed=0, config=config, progress=False)
         q_plain = plain.q_net(torch.zeros(1, 4))
     else:
-        config = SACConfig(learning_starts=100, batch_size=32, hidden_sizes=(32, 32), eval_every=None, eval_episodes=1)
-        run = train_sac(lambda: gym.make("Pendulum-v1"), 400, seed=0, config=config,
-                        progress=False, reward_fn=zero, callback=callback)
+        config = SACConfig(
+            learning_starts=100,
+            batch_size=32,
+            hidden_sizes=(32, 32),
+            eval_every=None,
+            eval_episodes=1,
+        )
+        run = train_sac(
+            lambda: gym.make("Pendulum-v1"),
+            400,
+            seed=0,
+            config=config,
+            progress=False,
+            reward_fn=zero,
+            callback=callback,
+        )
         q = torch.stack(run.q_net(torch.zeros(1, 3), torch.zeros(1, 1)))
         plain = train_sac("Pendulum-v1", 400, seed=0, config=config, progress=False)
         q_plain = torch.stack(plain.q_net(torch.zeros(1, 3), torch.zeros(1, 1)))

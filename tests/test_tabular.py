@@ -49,12 +49,27 @@ def test_transition_rows_that_do_not_sum_to_one_are_named():
 @pytest.mark.parametrize(
     "P, R, p0, message",
     [
-        (np.full((2, 2, 3), 1 / 3), np.zeros((2, 2)), [1, 0], r"P must have shape \(S, A, S\), got \(2, 2, 3\)"),
-        (np.full((2, 2, 2), 0.5), np.zeros((2, 3)), [1, 0], r"R must have shape \(S, A\) = \(2, 2\), got \(2, 3\)"),
+        (
+            np.full((2, 2, 3), 1 / 3),
+            np.zeros((2, 2)),
+            [1, 0],
+            r"P must have shape \(S, A, S\), got \(2, 2, 3\)",
+        ),
+        (
+            np.full((2, 2, 2), 0.5),
+            np.zeros((2, 3)),
+            [1, 0],
+            r"R must have shape \(S, A\) = \(2, 2\), got \(2, 3\)",
+        ),
         (np.full((2, 2, 2), 0.5), np.zeros((2, 2)), [0.7, 0.2], r"p0 sums to 0.9 \(off by -0.1\)"),
         (np.full((2, 2, 2), 0.5), np.zeros((2, 2)), [1.5, -0.5], r"p0\[1\] = -0.5"),
         (np.full((2, 2, 2), 0.5), np.full((2, 2), np.nan), [1, 0], r"R\[0, 0\] is nan"),
-        (np.stack([np.full((2, 2), 1.5), np.full((2, 2), -0.5)], axis=2), np.zeros((2, 2)), [1, 0], "is negative"),
+        (
+            np.stack([np.full((2, 2), 1.5), np.full((2, 2), -0.5)], axis=2),
+            np.zeros((2, 2)),
+            [1, 0],
+            "is negative",
+        ),
     ],
 )
 def test_invalid_mdps_are_rejected_clearly(P, R, p0, message):
@@ -78,7 +93,12 @@ def test_gridworld_structure():
     assert mdp.P[0, 4, 0] == pytest.approx(0.8 + 0.1)  # stay, or slip into the border
     assert mdp.features.shape == (10, 3) and np.all(mdp.features.sum(axis=1) == 1)
     grid = mdp.to_grid(np.arange(10.0))
-    assert grid.shape == (3, 4) and np.isnan(grid[0, 3]) and np.isnan(grid[1, 1]) and grid[1, 3] == goal
+    assert (
+        grid.shape == (3, 4)
+        and np.isnan(grid[0, 3])
+        and np.isnan(grid[1, 1])
+        and grid[1, 3] == goal
+    )
 
 
 def test_gridworld_rejects_bad_layouts():
@@ -112,7 +132,9 @@ def test_sampled_trajectories_follow_the_forward_messages():
     pi = soft_policy(Q, V)
     states, actions = sample_trajectories(mdp, pi, 6, 20_000, np.random.default_rng(0))
     D = forward_messages(mdp.P, pi, mdp.p0, 6)
-    empirical = np.stack([np.bincount(states[:, t], minlength=mdp.n_states) / 20_000 for t in range(6)])
+    empirical = np.stack(
+        [np.bincount(states[:, t], minlength=mdp.n_states) / 20_000 for t in range(6)]
+    )
     assert np.abs(empirical - D).max() < 0.02
     assert states.shape == actions.shape == (20_000, 6) and actions.max() < 5
 

@@ -16,6 +16,7 @@ from course_utils.data import (
     binarize,
     load_binarized_digits,
 )
+import itertools
 
 F64 = torch.float64
 
@@ -69,15 +70,19 @@ def test_split_is_a_partition_of_the_binarized_digits(digits):
     together = torch.cat([digits.x_train, digits.x_test]).double().numpy()
     assert together.shape == expected.shape
     # same multiset of images: sort the rows lexicographically
-    np.testing.assert_array_equal(np.unique(together, axis=0, return_counts=True)[1],
-                                  np.unique(expected, axis=0, return_counts=True)[1])
+    np.testing.assert_array_equal(
+        np.unique(together, axis=0, return_counts=True)[1],
+        np.unique(expected, axis=0, return_counts=True)[1],
+    )
     assert together.sum() == expected.sum()
-    np.testing.assert_array_equal(np.sort(np.concatenate([digits.y_train, digits.y_test])), np.sort(raw.target))
+    np.testing.assert_array_equal(
+        np.sort(np.concatenate([digits.y_train, digits.y_test])), np.sort(raw.target)
+    )
 
 
 def test_split_is_deterministic_per_seed(digits):
     again = load_binarized_digits(seed=0)
-    for a, b in zip(digits, again):
+    for a, b in zip(digits, again, strict=True):
         assert torch.equal(a, b)
     other = load_binarized_digits(seed=1)
     assert not torch.equal(other.x_test, digits.x_test)
@@ -115,8 +120,9 @@ def test_bernoulli_log_likelihood_matches_torch_and_is_stable():
     logits = 4 * torch.randn(3, 4, 64, generator=gen, dtype=F64)
     expected = torch.distributions.Bernoulli(logits=logits).log_prob(x).sum(-1)
     torch.testing.assert_close(vae.bernoulli_log_likelihood(x, logits), expected)
-    extreme = vae.bernoulli_log_likelihood(torch.tensor([1.0, 0.0, 1.0, 0.0]),
-                                           torch.tensor([1e3, 1e3, -1e3, -1e3]))
+    extreme = vae.bernoulli_log_likelihood(
+        torch.tensor([1.0, 0.0, 1.0, 0.0]), torch.tensor([1e3, 1e3, -1e3, -1e3])
+    )
     assert math.isfinite(extreme.item()) and abs(extreme.item() + 2e3) < 1e-3
     # x broadcasts against samples of logits: (N, D) with (S, N, D) -> (S, N)
     assert vae.bernoulli_log_likelihood(x[0], logits[:, None, 0].expand(3, 4, 64)).shape == (3, 4)
@@ -131,12 +137,21 @@ def test_bernoulli_log_likelihood_rejects_non_binary_x(bad):
 
 def test_kl_to_prior_matches_chapter_01_and_torch():
     gen = torch.Generator().manual_seed(1)
-    mu, log_std = torch.randn(5, 3, generator=gen, dtype=F64), torch.randn(5, 3, generator=gen, dtype=F64)
+    mu, log_std = (
+        torch.randn(5, 3, generator=gen, dtype=F64),
+        torch.randn(5, 3, generator=gen, dtype=F64),
+    )
     zeros = torch.zeros(3, dtype=F64)
-    torch.testing.assert_close(vae.kl_to_prior(mu, log_std), lvm.gaussian_kl(mu, log_std, zeros, zeros))
+    torch.testing.assert_close(
+        vae.kl_to_prior(mu, log_std), lvm.gaussian_kl(mu, log_std, zeros, zeros)
+    )
     q = torch.distributions.Independent(torch.distributions.Normal(mu, log_std.exp()), 1)
-    p = torch.distributions.Independent(torch.distributions.Normal(zeros, torch.ones(3, dtype=F64)), 1)
-    torch.testing.assert_close(vae.kl_to_prior(mu, log_std), torch.distributions.kl_divergence(q, p))
+    p = torch.distributions.Independent(
+        torch.distributions.Normal(zeros, torch.ones(3, dtype=F64)), 1
+    )
+    torch.testing.assert_close(
+        vae.kl_to_prior(mu, log_std), torch.distributions.kl_divergence(q, p)
+    )
     assert vae.kl_to_prior(torch.zeros(2, 4), torch.zeros(2, 4)).abs().max() == 0
     assert vae.kl_to_prior(mu.float(), log_std.float()).dtype == torch.float32
 
@@ -166,7 +181,9 @@ def test_negative_elbo_is_minus_the_elbo_on_the_same_noise(digits):
     torch.manual_seed(5)
     mu, log_std = model.encode(x)
     z = mu + torch.randn_like(mu) * log_std.exp()
-    manual = (-vae.bernoulli_log_likelihood(x, model.decode(z)) + 0.5 * vae.kl_to_prior(mu, log_std)).mean()
+    manual = (
+        -vae.bernoulli_log_likelihood(x, model.decode(z)) + 0.5 * vae.kl_to_prior(mu, log_std)
+    ).mean()
     torch.testing.assert_close(loss, manual)
     assert loss.shape == () and loss.requires_grad
 
@@ -177,7 +194,9 @@ def test_elbo_given_q_is_differentiable_in_q(digits):
     x = digits.x_test[:4].double()
     mu = torch.zeros(4, 2, dtype=F64, requires_grad=True)
     log_std = torch.zeros(4, 2, dtype=F64, requires_grad=True)
-    value = vae.elbo_given_q(model, x, mu, log_std, n_samples=8, generator=torch.Generator().manual_seed(0))
+    value = vae.elbo_given_q(
+        model, x, mu, log_std, n_samples=8, generator=torch.Generator().manual_seed(0)
+    )
     assert value.shape == (4,)
     grads = torch.autograd.grad(value.sum(), [mu, log_std])
     assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
@@ -194,8 +213,11 @@ def test_iwae_matches_the_formula_by_hand(small_model, digits):
         z = mu + eps * log_std.exp()
         q = torch.distributions.Normal(mu, log_std.exp())
         prior = torch.distributions.Normal(0.0, 1.0)
-        log_w = (vae.bernoulli_log_likelihood(x, model.decode(z)) + prior.log_prob(z).sum(-1)
-                 - q.log_prob(z).sum(-1))
+        log_w = (
+            vae.bernoulli_log_likelihood(x, model.decode(z))
+            + prior.log_prob(z).sum(-1)
+            - q.log_prob(z).sum(-1)
+        )
         by_hand = torch.logsumexp(log_w, 0) - math.log(k)
         bound = vae.iwae_bound(model, x, k, generator=torch.Generator().manual_seed(4))
     torch.testing.assert_close(bound, by_hand, rtol=1e-5, atol=1e-4)
@@ -206,14 +228,21 @@ def test_iwae_matches_the_formula_by_hand(small_model, digits):
 def test_iwae_is_above_the_elbo_and_increases_with_k(small_model, digits):
     model, x = small_model.model, digits.x_test
     with torch.no_grad():
-        elbo = vae.elbo(model, x, n_samples=200, generator=torch.Generator().manual_seed(0)).mean().item()
-        per_image = [vae.iwae_bound(model, x, k, generator=torch.Generator().manual_seed(k)) for k in (1, 10, 100)]
-    for smaller, larger in zip(per_image, per_image[1:]):  # each gain is several standard errors
+        elbo = (
+            vae.elbo(model, x, n_samples=200, generator=torch.Generator().manual_seed(0))
+            .mean()
+            .item()
+        )
+        per_image = [
+            vae.iwae_bound(model, x, k, generator=torch.Generator().manual_seed(k))
+            for k in (1, 10, 100)
+        ]
+    for smaller, larger in itertools.pairwise(per_image):  # each gain is several standard errors
         gain = larger - smaller
         assert gain.mean() > 3 * gain.std() / math.sqrt(len(gain))
     bounds = [b.mean().item() for b in per_image]
-    assert abs(bounds[0] - elbo) < 0.3           # L_1 and the ELBO estimate the same expectation
-    assert bounds[0] < bounds[1] < bounds[2]     # L_k grows with k
+    assert abs(bounds[0] - elbo) < 0.3  # L_1 and the ELBO estimate the same expectation
+    assert bounds[0] < bounds[1] < bounds[2]  # L_k grows with k
     assert bounds[2] > elbo + 0.2
 
 
@@ -232,8 +261,12 @@ def test_iwae_chunking_does_not_change_the_estimate(small_model, digits, monkeyp
     monkeypatch.setattr(vae, "_standard_normal", same_noise)
     with torch.no_grad():
         one_chunk = vae.iwae_bound(model, x, k)
-        tiny_chunks = vae.iwae_bound(model, x, k, batch_size=7, max_elements=64 * 7 * 30)  # chunks of 30
-        odd_chunks = vae.iwae_bound(model, x, k, batch_size=40, max_elements=64 * 40 * 7)  # 7 does not divide 300
+        tiny_chunks = vae.iwae_bound(
+            model, x, k, batch_size=7, max_elements=64 * 7 * 30
+        )  # chunks of 30
+        odd_chunks = vae.iwae_bound(
+            model, x, k, batch_size=40, max_elements=64 * 40 * 7
+        )  # 7 does not divide 300
     assert one_chunk.shape == (40,)
     torch.testing.assert_close(tiny_chunks, one_chunk, rtol=0, atol=1e-4)
     torch.testing.assert_close(odd_chunks, one_chunk, rtol=0, atol=1e-4)
@@ -248,20 +281,30 @@ def test_training_improves_the_elbo_and_returns_a_cpu_model(small_model):
     assert len(history["loss"]) == 1000 and len(history["test_elbo"]) == len(history["step"])
     assert history["train_elbo"][0] < -40 < history["train_elbo"][-1]
     assert history["test_elbo"][-1] > history["test_elbo"][0] + 15
-    assert next(small_model.model.parameters()).device.type == "cpu" and not small_model.model.training
+    assert (
+        next(small_model.model.parameters()).device.type == "cpu" and not small_model.model.training
+    )
     assert small_model.seconds > 0 and small_model.config.seed == 3
 
 
 def test_training_is_deterministic_for_a_seed(digits):
-    config = vae.VAEConfig(latent_dim=2, hidden=16, n_hidden_layers=1, steps=60, eval_every=20, seed=7)
-    runs = [vae.train_vae(digits.x_train, config, x_test=digits.x_test, device="cpu", progress=False)
-            for _ in range(2)]
+    config = vae.VAEConfig(
+        latent_dim=2, hidden=16, n_hidden_layers=1, steps=60, eval_every=20, seed=7
+    )
+    runs = [
+        vae.train_vae(digits.x_train, config, x_test=digits.x_test, device="cpu", progress=False)
+        for _ in range(2)
+    ]
     assert runs[0].history["loss"] == runs[1].history["loss"]
     assert runs[0].history["test_elbo"] == runs[1].history["test_elbo"]
-    for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters()):
+    for a, b in zip(runs[0].model.parameters(), runs[1].model.parameters(), strict=True):
         assert torch.equal(a, b)
-    other = vae.train_vae(digits.x_train, vae.VAEConfig(**{**config.__dict__, "seed": 8}), device="cpu",
-                          progress=False)
+    other = vae.train_vae(
+        digits.x_train,
+        vae.VAEConfig(**{**config.__dict__, "seed": 8}),
+        device="cpu",
+        progress=False,
+    )
     assert other.history["loss"] != runs[0].history["loss"]
     assert all(math.isnan(v) for v in other.history["test_elbo"])  # no test set given
 
@@ -273,7 +316,15 @@ def test_training_passes_the_warmed_up_beta_to_the_loss(digits):
         seen.append(beta)
         return vae.negative_elbo(model, x, beta)
 
-    config = vae.VAEConfig(latent_dim=2, hidden=8, n_hidden_layers=1, steps=6, beta=2.0, kl_warmup_steps=4,
-                           batch_size=500, seed=0)
+    config = vae.VAEConfig(
+        latent_dim=2,
+        hidden=8,
+        n_hidden_layers=1,
+        steps=6,
+        beta=2.0,
+        kl_warmup_steps=4,
+        batch_size=500,
+        seed=0,
+    )
     vae.train_vae(digits.x_train, config, loss_fn=loss_fn, device="cpu", progress=False)
     assert seen == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.0, 2.0])

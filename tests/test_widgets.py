@@ -18,15 +18,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import ipywidgets as widgets  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import nbformat  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import nbformat
+import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET_NOTEBOOKS = sorted(
-    p for p in (ROOT / "solutions").glob("*.ipynb") if "widgets.interactive(" in p.read_text(encoding="utf-8")
+    p
+    for p in (ROOT / "solutions").glob("*.ipynb")
+    if "widgets.interactive(" in p.read_text(encoding="utf-8")
 )
 
 

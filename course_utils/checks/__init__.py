@@ -800,8 +800,7 @@ def _shape_feedback(name: str, shape: tuple, expected: tuple, where: str = "") -
 
 def exercise_of_check(name: str) -> str | None:
     """The exercise id of the check function called ``name`` (for the grader), or None."""
-    if not _CHECKS:
-        for module in pkgutil.iter_modules([_HERE]):
-            importlib.import_module(f"{__name__}.{module.name}")
+    for module in pkgutil.iter_modules([_HERE]):  # importing a module registers its exercises
+        importlib.import_module(f"{__name__}.{module.name}")
     exercise = _CHECKS.get(name)
     return exercise.id if exercise else None

@@ -21,16 +21,18 @@ straight for the goal at full speed (around the wall if there is one).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["PointMassEnv", "make_point_mass", "POINT_MASS_ID"]
+__all__ = ["POINT_MASS_ID", "PointMassEnv", "make_point_mass"]
 
 POINT_MASS_ID = "CoursePointMass-v0"
 
 
 class PointMassEnv(gym.Env):
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(
         self,
@@ -46,7 +48,9 @@ class PointMassEnv(gym.Env):
         wall_top: float = 0.4,
     ) -> None:
         if horizon < 1 or step_size <= 0 or goal_radius <= 0 or action_scale == 0:
-            raise ValueError("horizon, step_size, goal_radius must be positive and action_scale non-zero")
+            raise ValueError(
+                "horizon, step_size, goal_radius must be positive and action_scale non-zero"
+            )
         self.goal = np.asarray(goal, dtype=np.float64)
         self.goal_radius = float(goal_radius)
         self.start = np.asarray(start, dtype=np.float64)
@@ -85,7 +89,9 @@ class PointMassEnv(gym.Env):
 
     # ---- helpers
     def in_goal(self, pos) -> bool:
-        return bool(np.linalg.norm(np.asarray(pos, dtype=np.float64) - self.goal) <= self.goal_radius)
+        return bool(
+            np.linalg.norm(np.asarray(pos, dtype=np.float64) - self.goal) <= self.goal_radius
+        )
 
     def _blocked(self, old: np.ndarray, new: np.ndarray) -> np.ndarray:
         """Stop at the wall (x = 0, y <= wall_top) if the move crosses it."""
@@ -107,7 +113,9 @@ class PointMassEnv(gym.Env):
         pos = np.atleast_2d(pos)
         target = np.broadcast_to(self.goal, pos.shape).copy()
         if self.wall:
-            detour = (np.sign(pos[:, 0]) != np.sign(self.goal[0])) & (pos[:, 1] < self.wall_top + 0.05)
+            detour = (np.sign(pos[:, 0]) != np.sign(self.goal[0])) & (
+                pos[:, 1] < self.wall_top + 0.05
+            )
             target[detour] = (0.0, self.wall_top + 0.1)
         delta = target - pos
         # the velocity that lands on the target, at most full speed: M a = delta / step_size

@@ -19,7 +19,7 @@ Example::
     evaluate(result.policy, "CartPole-v1", deterministic=False)   # the Boltzmann policy
 """
 
-from . import experts  # analytic expert controllers and demonstrations (chapter 10)
+from . import experts as experts  # analytic expert controllers and demonstrations (chapter 10)
 from .buffer import Batch, ReplayBuffer, relabel
 from .evaluation import EvalResult, LearningCurve, TrainingRun, evaluate
 from .losses import (
@@ -48,34 +48,34 @@ from .soft_dqn import SoftDQNConfig, SoftDQNResult, train_dqn, train_soft_dqn
 
 __all__ = [
     "Batch",
-    "ReplayBuffer",
-    "relabel",
+    "BoltzmannPolicy",
     "EvalResult",
     "LearningCurve",
-    "TrainingRun",
-    "evaluate",
-    "soft_value",
-    "soft_q_target",
-    "boltzmann_probs",
-    "boltzmann_sample",
-    "q_learning_loss",
-    "sac_value_target",
-    "sac_value_loss",
-    "sac_q_loss",
-    "sac_policy_loss",
-    "temperature_loss",
-    "polyak_update",
-    "mlp",
     "QNetwork",
-    "BoltzmannPolicy",
-    "TwinQNetwork",
-    "ValueNetwork",
-    "SquashedGaussianPolicy",
-    "SoftDQNConfig",
-    "SoftDQNResult",
-    "train_soft_dqn",
-    "train_dqn",
+    "ReplayBuffer",
     "SACConfig",
     "SACResult",
+    "SoftDQNConfig",
+    "SoftDQNResult",
+    "SquashedGaussianPolicy",
+    "TrainingRun",
+    "TwinQNetwork",
+    "ValueNetwork",
+    "boltzmann_probs",
+    "boltzmann_sample",
+    "evaluate",
+    "mlp",
+    "polyak_update",
+    "q_learning_loss",
+    "relabel",
+    "sac_policy_loss",
+    "sac_q_loss",
+    "sac_value_loss",
+    "sac_value_target",
+    "soft_q_target",
+    "soft_value",
+    "temperature_loss",
+    "train_dqn",
     "train_sac",
+    "train_soft_dqn",
 ]

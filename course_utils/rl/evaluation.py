@@ -12,13 +12,21 @@ batch per step: N times fewer network calls than running them one after the othe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
+from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-__all__ = ["EvalResult", "LearningCurve", "TrainingRun", "env_factory", "evaluate", "evaluate_and_record"]
+__all__ = [
+    "EvalResult",
+    "LearningCurve",
+    "TrainingRun",
+    "env_factory",
+    "evaluate",
+    "evaluate_and_record",
+]
 
 
 class Policy(Protocol):
@@ -59,7 +67,9 @@ class LearningCurve:
 
     def first_step_reaching(self, threshold: float) -> int | None:
         """The first evaluated step whose mean return is >= threshold (None if never)."""
-        return next((s for s, r in zip(self.steps, self.returns) if r >= threshold), None)
+        return next(
+            (s for s, r in zip(self.steps, self.returns, strict=True) if r >= threshold), None
+        )
 
 
 @dataclass(kw_only=True)
@@ -118,7 +128,7 @@ def evaluate(
             idx = np.flatnonzero(running)
             obs_t = torch.as_tensor(obs[idx], dtype=torch.float32, device=device)
             actions = act(obs_t, deterministic=deterministic).cpu().numpy()
-            for i, action in zip(idx, actions):
+            for i, action in zip(idx, actions, strict=True):
                 next_obs, reward, terminated, truncated, _ = envs[i].step(action)
                 obs[i] = next_obs
                 returns[i] += reward

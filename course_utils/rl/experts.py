@@ -32,12 +32,12 @@ from .buffer import Batch
 
 __all__ = [
     "CartPoleExpert",
-    "PendulumExpert",
-    "point_mass_expert",
-    "SoftPointMassExpert",
-    "make_expert",
     "Demonstrations",
+    "PendulumExpert",
+    "SoftPointMassExpert",
     "generate_demonstrations",
+    "make_expert",
+    "point_mass_expert",
 ]
 
 
@@ -50,7 +50,9 @@ def _as_numpy_batch(obs) -> tuple[np.ndarray, bool]:
     return np.atleast_2d(arr), single
 
 
-def _lqr_gain(A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray, iters: int = 5000) -> np.ndarray:
+def _lqr_gain(
+    A: np.ndarray, B: np.ndarray, Q: np.ndarray, R: np.ndarray, iters: int = 5000
+) -> np.ndarray:
     """Discrete-time LQR gain K (u = -K x) by iterating the Riccati equation to convergence."""
     P = Q.copy()
     for _ in range(iters):
@@ -82,7 +84,9 @@ class CartPoleExpert:
         A_c = np.array([[0, 1, 0, 0], [0, 0, a_x_theta, 0], [0, 0, 0, 1], [0, 0, a_theta_theta, 0]])
         B_c = np.array([[0], [a_x_force], [0], [a_theta_force]])
         A, B = np.eye(4) + dt * A_c, dt * B_c  # explicit Euler, as the environment integrates
-        self.gain = _lqr_gain(A, B, Q=np.diag([1.0, 1.0, 10.0, 1.0]), R=np.array([[0.1]]))[0]  # (4,)
+        self.gain = _lqr_gain(A, B, Q=np.diag([1.0, 1.0, 10.0, 1.0]), R=np.array([[0.1]]))[
+            0
+        ]  # (4,)
 
     def __call__(self, obs) -> np.ndarray | torch.Tensor:
         arr, single = _as_numpy_batch(obs)
@@ -106,7 +110,9 @@ class PendulumExpert:
     it balances with u = -(k_p theta + k_d theta_dot), clipped.
     """
 
-    def __init__(self, k_p: float = 10.0, k_d: float = 2.0, catch_angle: float = 0.6, pump_gain: float = 1.0):
+    def __init__(
+        self, k_p: float = 10.0, k_d: float = 2.0, catch_angle: float = 0.6, pump_gain: float = 1.0
+    ):
         self.k_p, self.k_d, self.catch_angle, self.pump_gain = k_p, k_d, catch_angle, pump_gain
 
     def __call__(self, obs) -> np.ndarray | torch.Tensor:
@@ -193,7 +199,9 @@ def generate_demonstrations(
         raise ValueError(f"n_episodes must be positive, got {n_episodes}")
     make = env_id if callable(env_id) else (lambda: gym.make(env_id))
     env = make()
-    columns: dict[str, list] = {k: [] for k in ("obs", "actions", "rewards", "next_obs", "terminated")}
+    columns: dict[str, list] = {
+        k: [] for k in ("obs", "actions", "rewards", "next_obs", "terminated")
+    }
     returns = []
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
     if action_noise < 0 or (action_noise > 0 and discrete):
@@ -212,7 +220,9 @@ def generate_demonstrations(
                 u = np.arctanh(y) + action_noise * rng.standard_normal(y.shape)
                 action = (center + scale * np.tanh(u)).astype(np.float32)
             next_obs, reward, terminated, truncated, _ = env.step(action)
-            for key, value in zip(columns, (obs, action, reward, next_obs, float(terminated))):
+            for key, value in zip(
+                columns, (obs, action, reward, next_obs, float(terminated)), strict=True
+            ):
                 columns[key].append(np.asarray(value))
             total += float(reward)
             obs, done = next_obs, terminated or truncated

@@ -28,17 +28,17 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "soft_value",
-    "soft_q_target",
     "boltzmann_probs",
     "boltzmann_sample",
-    "q_learning_loss",
-    "sac_value_target",
-    "sac_value_loss",
-    "sac_q_loss",
-    "sac_policy_loss",
-    "temperature_loss",
     "polyak_update",
+    "q_learning_loss",
+    "sac_policy_loss",
+    "sac_q_loss",
+    "sac_value_loss",
+    "sac_value_target",
+    "soft_q_target",
+    "soft_value",
+    "temperature_loss",
 ]
 
 Alpha = float | torch.Tensor

@@ -27,14 +27,15 @@ from torch import nn
 from torch.distributions import Normal
 
 from .losses import boltzmann_sample
+import itertools
 
 __all__ = [
-    "mlp",
-    "QNetwork",
     "BoltzmannPolicy",
+    "QNetwork",
+    "SquashedGaussianPolicy",
     "TwinQNetwork",
     "ValueNetwork",
-    "SquashedGaussianPolicy",
+    "mlp",
 ]
 
 
@@ -47,7 +48,7 @@ def mlp(
     """Linear -> activation -> ... -> Linear, with ``len(hidden_sizes)`` hidden layers."""
     sizes = [in_dim, *hidden_sizes]
     layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in itertools.pairwise(sizes):
         layers += [nn.Linear(n_in, n_out), activation()]
     layers.append(nn.Linear(sizes[-1], out_dim))
     return nn.Sequential(*layers)

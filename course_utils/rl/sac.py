@@ -45,7 +45,7 @@ from .losses import (
 )
 from .networks import SquashedGaussianPolicy, TwinQNetwork, ValueNetwork
 
-__all__ = ["SACConfig", "SACResult", "train_sac", "target_critics_value", "critic_and_actor_losses"]
+__all__ = ["SACConfig", "SACResult", "critic_and_actor_losses", "target_critics_value", "train_sac"]
 
 Variant = Literal["v", "auto_alpha"]
 
@@ -217,8 +217,15 @@ def train_sac(
                         "alpha": alpha,
                     }
                 result = evaluate_and_record(
-                    policy, make_env, step, curve, diagnostics, last,
-                    n_episodes=cfg.eval_episodes, seed=cfg.eval_seed, device=device,
+                    policy,
+                    make_env,
+                    step,
+                    curve,
+                    diagnostics,
+                    last,
+                    n_episodes=cfg.eval_episodes,
+                    seed=cfg.eval_seed,
+                    device=device,
                 )
                 eval_seconds += time.perf_counter() - tick
         env.close()
@@ -241,7 +248,6 @@ def train_sac(
         eval_seconds=eval_seconds,
         total_steps=total_steps,
     )
-
 
 
 def target_critics_value(

@@ -31,7 +31,7 @@ from .evaluation import LearningCurve, TrainingRun, env_factory, evaluate_and_re
 from .losses import boltzmann_probs, polyak_update, q_learning_loss, soft_q_target
 from .networks import BoltzmannPolicy, QNetwork
 
-__all__ = ["SoftDQNConfig", "SoftDQNResult", "train_soft_dqn", "train_dqn"]
+__all__ = ["SoftDQNConfig", "SoftDQNResult", "train_dqn", "train_soft_dqn"]
 
 
 @dataclass
@@ -152,7 +152,9 @@ def train_soft_dqn(
                     batch = relabel(batch, reward_fn)
                 with torch.no_grad():
                     next_q = target_net(batch.next_obs)  # Q_phi'(s', .): (B, n_actions)
-                    target = soft_q_target(next_q, batch.rewards, batch.terminated, cfg.gamma, alpha)
+                    target = soft_q_target(
+                        next_q, batch.rewards, batch.terminated, cfg.gamma, alpha
+                    )
                 q = q_net(batch.obs)  # (B, n_actions)
                 q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)  # Q(s, a): (B,)
                 loss = q_learning_loss(q_taken, target, huber=cfg.huber)
@@ -171,8 +173,15 @@ def train_soft_dqn(
                 if q is not None:
                     last = _diagnostics(q.detach(), loss, alpha)
                 result = evaluate_and_record(
-                    policy, make_env, step, curve, diagnostics, last,
-                    n_episodes=cfg.eval_episodes, seed=cfg.eval_seed, device=device,
+                    policy,
+                    make_env,
+                    step,
+                    curve,
+                    diagnostics,
+                    last,
+                    n_episodes=cfg.eval_episodes,
+                    seed=cfg.eval_seed,
+                    device=device,
                 )
                 eval_seconds += time.perf_counter() - tick
         env.close()
@@ -204,8 +213,14 @@ def train_dqn(
 ) -> SoftDQNResult:
     """DQN: :func:`train_soft_dqn` with ``alpha = 0`` (hard max target, epsilon-greedy)."""
     return train_soft_dqn(
-        env_id, total_steps, seed, alpha=0.0, config=config, progress=progress,
-        reward_fn=reward_fn, callback=callback,
+        env_id,
+        total_steps,
+        seed,
+        alpha=0.0,
+        config=config,
+        progress=progress,
+        reward_fn=reward_fn,
+        callback=callback,
     )
 
 
@@ -227,4 +242,3 @@ def _diagnostics(q: torch.Tensor, loss: torch.Tensor, alpha: float) -> dict[str,
 
 def _name(alpha: float) -> str:
     return "DQN" if alpha == 0 else f"soft DQN (alpha={alpha:g})"
-

@@ -41,15 +41,39 @@ MISTAKES = [
     dict(
         exercise="2.1",
         name="slide literal: surrogate log q(z_j) r(z_j) with the reward left attached to the graph",
-        old=_SF_BODY,
-        new=_SURROGATE.format(z="z.detach()"),
+        old=(
+            "    std = log_std.exp()\n"
+            "    with torch.no_grad():  # z_j and r(z_j) are numbers, not functions of phi\n"
+            "        rewards = r(mu + eps * std)[:, None]  # (M, 1), broadcasts over d\n"
+            "    score_mu = eps / std  # d log q / d mu      = (z - mu) / sigma^2\n"
+            "    score_log_std = eps**2 - 1  # d log q / d log_std = (z - mu)^2 / sigma^2 - 1\n"
+            "    return (rewards * score_mu).mean(0), (rewards * score_log_std).mean(0)"
+        ),
+        new=(
+            "    mu, log_std = mu.detach().requires_grad_(), log_std.detach().requires_grad_()\n"
+            "    z = mu + eps * log_std.exp()\n"
+            "    log_q = torch.distributions.Normal(mu, log_std.exp()).log_prob(z.detach()).sum(-1)\n"
+            "    return torch.autograd.grad((log_q * r(z)).mean(), (mu, log_std))"
+        ),
         feedback="r(z_j) is still attached to the graph",
     ),
     dict(
         exercise="2.1",
         name="slide literal: surrogate log q(z_j) r(z_j) with nothing detached",
-        old=_SF_BODY,
-        new=_SURROGATE.format(z="z"),
+        old=(
+            "    std = log_std.exp()\n"
+            "    with torch.no_grad():  # z_j and r(z_j) are numbers, not functions of phi\n"
+            "        rewards = r(mu + eps * std)[:, None]  # (M, 1), broadcasts over d\n"
+            "    score_mu = eps / std  # d log q / d mu      = (z - mu) / sigma^2\n"
+            "    score_log_std = eps**2 - 1  # d log q / d log_std = (z - mu)^2 / sigma^2 - 1\n"
+            "    return (rewards * score_mu).mean(0), (rewards * score_log_std).mean(0)"
+        ),
+        new=(
+            "    mu, log_std = mu.detach().requires_grad_(), log_std.detach().requires_grad_()\n"
+            "    z = mu + eps * log_std.exp()\n"
+            "    log_q = torch.distributions.Normal(mu, log_std.exp()).log_prob(z).sum(-1)\n"
+            "    return torch.autograd.grad((log_q * r(z)).mean(), (mu, log_std))"
+        ),
         feedback="z_j and r(z_j) must be constants in the score function",
     ),
     dict(

@@ -4,8 +4,8 @@ NOTEBOOK = "solutions/04_control_as_inference.ipynb"
 _BACKWARD = (  # the backward pass of the solution of Exercise 4.2
     "V[-1] = alpha * logsumexp(R / alpha, axis=1)\n"
     "    for t in range(horizon - 2, -1, -1):\n"
-    "        Q[t] = R + alpha * logsumexp(log_P + V[t + 1] / alpha, axis=2)   "
-    "# alpha log E_{s'}[exp(V/alpha)]\n"
+    "        # alpha log E_{s'}[exp(V_{t+1}(s') / alpha)], then the soft max over actions\n"
+    "        Q[t] = R + alpha * logsumexp(log_P + V[t + 1] / alpha, axis=2)\n"
     "        V[t] = alpha * logsumexp(Q[t] / alpha, axis=1)"
 )
 MISTAKES = [

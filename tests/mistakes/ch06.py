@@ -82,8 +82,15 @@ MISTAKES = [
     dict(
         exercise="6.3",
         name="target from the online network",
-        old="y = soft_q_target(target_net(batch.next_obs)",
-        new="y = soft_q_target(q_net(batch.next_obs)",
+        old=(
+            "            target_net(batch.next_obs),\n"
+            "            batch.rewards,\n"
+            "            batch.terminated,\n"
+            "            batch.truncated,\n"
+            "            gamma,\n"
+            "            alpha,"
+        ),
+        new="            q_net(batch.next_obs), batch.rewards, batch.terminated, batch.truncated, gamma, alpha",
         feedback="you computed the target with the ONLINE network",
     ),
     dict(

@@ -49,15 +49,15 @@ MISTAKES = [
     dict(
         exercise="9.2",
         name="inverts the effective sample size",
-        old="ess = 1.0 / np.sum(w_bar ** 2)",
-        new="ess = np.sum(w_bar ** 2)",
+        old="    ess = 1.0 / np.sum(w_bar**2)",
+        new="    ess = np.sum(w_bar**2)",
         feedback="the ESS is inverted",
     ),
     dict(
         exercise="9.2",
         name="reports the number of samples as the ESS",
-        old="ess = 1.0 / np.sum(w_bar ** 2)",
-        new="ess = len(log_w)",
+        old="    ess = 1.0 / np.sum(w_bar**2)",
+        new="    ess = len(log_w)",
         feedback="sum_j w_j^2, not M",
     ),
     dict(
@@ -79,7 +79,7 @@ MISTAKES = [
         exercise="9.3",
         name="plain average of the lagging policy's samples (no importance weights)",
         old="log_w = log_importance_weights(rewards, log_probs)",
-        new="log_w = np.zeros(M)",
+        new="log_w = np.zeros(len(sample_states))",
         feedback="you ignored the importance weights",
     ),
     dict(
@@ -93,7 +93,7 @@ MISTAKES = [
         exercise="9.3",
         name="uses the uniform action prior instead of the sampler's log-probabilities",
         old="log_probs = np.log(pi[np.arange(T), sample_states, sample_actions])",
-        new="log_probs = np.full((M, T), -np.log(pi.shape[-1]))",
+        new="log_probs = np.full(sample_states.shape, -np.log(pi.shape[-1]))",
         feedback="do not use the sampler's log-probabilities",
     ),
     dict(
