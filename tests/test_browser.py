@@ -157,26 +157,30 @@ def _figure_under(slider):
     )
 
 
+def _open(page, base: str, token: str, name: str) -> None:
+    """Open notebook ``name`` in a workspace of its own (reset: only it is open), kernel ready."""
+    page.goto(
+        f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}",
+        wait_until="domcontentloaded",
+    )
+    page.wait_for_function(
+        "name => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " return w && w.context && w.context.path === name; }",
+        arg=name,
+        timeout=60_000,
+    )
+    page.evaluate(
+        "async () => { const w = window.jupyterapp.shell.currentWidget;"
+        " await w.context.ready; await w.sessionContext.ready; }"
+    )
+
+
 @pytest.mark.parametrize("name", WIDGET_NOTEBOOKS)
 def test_widgets_render_and_respond_in_jupyterlab(lab, browser, name, tmp_path):
     base, token, _ = lab
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        # a workspace of its own, reset, so that only this notebook is open
-        page.goto(
-            f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}",
-            wait_until="domcontentloaded",
-        )
-        page.wait_for_function(
-            "name => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-            " return w && w.context && w.context.path === name; }",
-            arg=name,
-            timeout=60_000,
-        )
-        page.evaluate(
-            "async () => { const w = window.jupyterapp.shell.currentWidget;"
-            " await w.context.ready; await w.sessionContext.ready; }"
-        )
+        _open(page, base, token, name)
         # the copies hold the stored outputs: clear them, so that everything seen below is new
         page.evaluate(
             "async () => { const app = window.jupyterapp;"
@@ -255,21 +259,8 @@ def test_check_feedback_shows_only_the_students_frames(lab, browser, tmp_path):
     nbformat.write(nb, work / name)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(
-            f"{base}/lab/workspaces/feedback/tree/{name}?reset&token={token}",
-            wait_until="domcontentloaded",
-        )
-        page.wait_for_function(
-            "name => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-            " return w && w.context && w.context.path === name; }",
-            arg=name,
-            timeout=60_000,
-        )
-        page.evaluate(
-            "async () => { const w = window.jupyterapp.shell.currentWidget;"
-            " await w.context.ready; await w.sessionContext.ready;"
-            " await window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
-        )
+        _open(page, base, token, name)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         error = page.locator(
             ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
         ).last

@@ -14,8 +14,10 @@ The same semantics hold for every exercise:
 * arguments are passed positionally, as fresh copies (a student may rename the parameters);
 * numbers, lists, numpy arrays and torch tensors are all read as values (unless an output must
   be a torch tensor, because the course backpropagates through it);
-* the tolerance follows the student's dtype: a float32 answer is compared at float32 precision,
-  unless the exercise needs float64, and then the feedback says why;
+* the tolerance follows the student's dtype: a float32 answer is compared, at float32
+  precision, with the reference run on the inputs rounded to float32, allowing for how far
+  that rounding alone moves the reference; unless the exercise needs float64, and then the
+  feedback says why;
 * NaN and infinities are reported as such, with where the first one is;
 * a function that changes its inputs in place is told so (unless changing one is its job);
 * when the student's code raises, the notebook shows the student's own frames and the
@@ -169,7 +171,6 @@ class Answer:
     values: tuple  # numpy arrays (float64 for floats), one per output
     grads: tuple = ()  # one per tracked argument: a numpy array, or None when none arrived
     dtype: np.dtype | None = None  # the least precise float dtype among the outputs
-    args: tuple = ()  # the arguments after the call
     spread: tuple = ()  # per output: how far input rounding alone moves it (see _at_precision)
 
 
@@ -252,9 +253,10 @@ class Exercise:
     else than the return value (the parameters of a network updated in place, say).
     ``mutates``: argument positions the function is meant to change in place.
     ``diagnoses(actual, expected, case)`` run when a case fails, before the mistakes; they get
-    the output arrays (one array for a one-output exercise, else a tuple) and return feedback or
-    None; ``fallbacks`` run after the mistakes, when none matched. ``crashes`` maps a piece of
-    the text of an exception the student's code raises to a hint added to the feedback.
+    the output arrays (one array for a one-output exercise, else a tuple; of any shape, possibly
+    not finite) and return feedback or None; ``fallbacks`` run after the mistakes, when none
+    matched. ``crashes`` maps a piece of the text of an exception the student's code raises to a
+    hint added to the feedback.
     ``accept``: published variants that are correct too (functions like the reference).
     ``after(fn, cases)``: checks of the function as a whole, run once every case passed
     (statistics of a sampler, hidden state); they return feedback, (feedback, case) or None.
@@ -440,7 +442,7 @@ class Exercise:
                 dtype = array.dtype
             values.append(array.astype(float) if array.dtype.kind == "f" else array)
         grads = self._gradients(outputs, args) if self.grad else ()
-        return Answer(tuple(outputs), tuple(values), grads, dtype, args)
+        return Answer(tuple(outputs), tuple(values), grads, dtype)
 
     def _split(self, raw: Any, case: Case, student: bool) -> tuple | None:
         n = len(self.outputs)
