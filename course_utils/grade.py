@@ -134,7 +134,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int) -> str:
 
 CHECK_CALL = re.compile(r"\b(check_\w+)\s*\(\s*(\w*)")
 CHECKED_ID = re.compile(r"^Exercise (\d+\.\d+)[ :]")
-DEFINED = re.compile(r"^def (\w+)\s*\(", re.MULTILINE)
+DEFINED = re.compile(r"^(?:def (\w+)\s*\(|(\w+)\s*=[^=])", re.MULTILINE)  # functions, answers
 
 
 def _checked_exercise(cell, functions: dict[str, str], known: set[str]) -> str | None:
@@ -173,7 +173,8 @@ def assess(nb: nbformat.NotebookNode) -> tuple[list[ExerciseResult], list[str]]:
                 order.append(ids[0])
                 exercise_cells[ids[0]], check_cells[ids[0]] = [], []
             exercise_cells[ids[0]].append(cell)
-            functions.update(dict.fromkeys(DEFINED.findall(cell.source), ids[0]))
+            names = [a or b for a, b in DEFINED.findall(cell.source)]
+            functions.update(dict.fromkeys(names, ids[0]))
     other_errors: list[str] = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or EXERCISE_ID.findall(cell.source):

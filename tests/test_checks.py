@@ -14,6 +14,7 @@ from course_utils.checks import (
     Grad,
     Mistake,
     Output,
+    Question,
 )
 from course_utils.checks.ch00 import (
     check_boltzmann,
@@ -264,6 +265,38 @@ def test_crash_hints():
 
     with pytest.raises(ExerciseError, match=r"could not broadcast .* Mind the shapes"):
         ex.check(crashes)
+
+
+def test_questions_check_a_choice_or_a_number_with_feedback(capsys):
+    choice = Question(
+        id="9.2",
+        check_name="check_choice_test",
+        answer="b",
+        success="b, because ...",
+        feedback={"a": "a ignores the discount."},
+        hint="Which one discounts?",
+    )
+    choice.check(" B ")
+    assert capsys.readouterr().out == "Exercise 9.2 passed: b, because ...\n"
+    with pytest.raises(ExerciseError, match=r"^Exercise 9\.2: a ignores the discount\.$"):
+        choice.check("a")
+    with pytest.raises(ExerciseError, match="Which one discounts"):
+        choice.check("c")
+    with pytest.raises(ExerciseError, match="as a string"):
+        choice.check(2)
+    number = Question(
+        id="9.1",
+        check_name="check_number_test",
+        answer=2.49,
+        success="ok",
+        feedback={-2.49: "that is a loss, not a gain."},
+        rtol=1e-2,
+    )
+    number.check(np.float32(2.488))
+    with pytest.raises(ExerciseError, match="a loss, not a gain"):
+        number.check(-2.49)
+    with pytest.raises(ExerciseError, match="one number"):
+        number.check([1, 2])
 
 
 def test_exercise_errors_are_assertion_errors():

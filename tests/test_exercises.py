@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.checks import _CHECKS, Exercise, ExerciseError
+from course_utils.checks import _CHECKS, Exercise, ExerciseError, Question
 
 CHAPTERS = sorted(
     p.stem for p in (Path(__file__).parents[1] / "course_utils" / "checks").glob("ch[0-9][0-9].py")
@@ -31,8 +31,10 @@ for _chapter in CHAPTERS:
     except Exception as exc:
         BROKEN[_chapter] = f"{type(exc).__name__}: {exc}"
         continue
-    FOUND.update({id(e): e for e in vars(_module).values() if isinstance(e, Exercise)})
-EXERCISES = sorted(FOUND.values(), key=lambda e: [int(x) for x in e.id.split(".")])
+    FOUND.update({id(e): e for e in vars(_module).values() if isinstance(e, (Exercise, Question))})
+_ALL = sorted(FOUND.values(), key=lambda e: [int(x) for x in e.id.split(".")])
+EXERCISES = [e for e in _ALL if isinstance(e, Exercise)]
+QUESTIONS = [q for q in _ALL if isinstance(q, Question)]
 
 
 def _ids(items):
@@ -41,10 +43,10 @@ def _ids(items):
 
 def test_every_chapter_imports_and_registers_its_exercises_once():
     assert not BROKEN, BROKEN
-    ids = [e.id for e in EXERCISES]
+    ids = [e.id for e in _ALL]
     assert len(ids) == len(set(ids)), ids
     assert len(ids) >= 39
-    for exercise in EXERCISES:  # the grader finds each exercise from its check's name
+    for exercise in _ALL:  # the grader finds each exercise from its check's name
         assert _CHECKS[exercise.check_name] is exercise
 
 
@@ -162,3 +164,21 @@ def test_a_float32_answer_is_judged_at_float32_precision(capsys):
 
     boltzmann.check(float32)
     assert capsys.readouterr().out.startswith("Exercise 0.2 passed")
+
+
+WRONG_CHOICES = [(q, k) for q in QUESTIONS for k in q.feedback]
+
+
+@pytest.mark.parametrize("question", QUESTIONS, ids=_ids(QUESTIONS))
+def test_each_question_accepts_its_answer(question: Question, capsys):
+    question.check(question.answer)
+    assert capsys.readouterr().out.startswith(f"Exercise {question.id} passed: ")
+
+
+@pytest.mark.parametrize(
+    "question, wrong", WRONG_CHOICES, ids=[f"{q.id}:{k}" for q, k in WRONG_CHOICES]
+)
+def test_each_wrong_choice_gets_its_own_feedback(question: Question, wrong):
+    with pytest.raises(ExerciseError) as caught:
+        question.check(wrong)
+    assert question.feedback[wrong] in str(caught.value)

@@ -49,6 +49,7 @@ __all__ = [
     "Grad",
     "Mistake",
     "Output",
+    "Question",
     "exercise_of_check",
     "flat_parameters",
     "knobbed",
@@ -747,6 +748,71 @@ class Exercise:
             if g is None or not _agrees(g, np.broadcast_to(want, g.shape), grad.rtol, grad.atol):
                 return grad.needs[i]
         return None
+
+
+@dataclass
+class Question:
+    """A checked conceptual question ("predict, then run"): the student's answer is a value.
+
+    ``answer``: the right choice (a string such as "b", compared case-insensitively) or number
+    (compared with ``rtol``/``atol``). ``feedback`` maps each wrong choice to why it is wrong;
+    ``hint`` is the feedback for any other wrong value; ``success`` the line printed after
+    "Exercise N.M passed: " (it should say why the answer is right).
+    """
+
+    id: str
+    check_name: str
+    answer: Any
+    success: str
+    feedback: Mapping[Any, str] = field(default_factory=dict)
+    hint: str = ""
+    rtol: float = 1e-3
+    atol: float = 1e-8
+
+    def __post_init__(self) -> None:
+        _CHECKS[self.check_name] = self
+
+    @property
+    def check(self) -> Callable:
+        def check(value: Any) -> None:
+            __tracebackhide__ = True
+            self.run(value)
+
+        check.__name__ = check.__qualname__ = self.check_name
+        check.__doc__ = f"Check the answer to Exercise {self.id} (a value, not a function)."
+        check.exercise = self
+        return check
+
+    def run(self, value: Any) -> None:
+        __tracebackhide__ = True
+        if isinstance(self.answer, str):
+            if not isinstance(value, str):
+                raise ExerciseError(
+                    f"Exercise {self.id}: answer with one of the choices as a string, e.g. "
+                    f'"{self.answer if len(self.answer) == 1 else "a"}"; got {type(value).__name__}.'
+                )
+            key = value.strip().strip("()").lower()
+            right = key == self.answer.lower()
+            wrong = {str(k).lower(): v for k, v in self.feedback.items()}.get(key)
+        else:
+            number = as_array(value)
+            if number is None or number.size != 1:
+                raise ExerciseError(f"Exercise {self.id}: answer with one number; got {value!r}.")
+            number = float(number.reshape(()))
+            right = bool(np.isclose(number, float(self.answer), rtol=self.rtol, atol=self.atol))
+            wrong = next(
+                (
+                    v
+                    for k, v in self.feedback.items()
+                    if np.isclose(number, float(k), rtol=self.rtol, atol=self.atol)
+                ),
+                None,
+            )
+        if not right:
+            raise ExerciseError(
+                f"Exercise {self.id}: {wrong or self.hint or 'not quite: think again.'}"
+            )
+        print(f"Exercise {self.id} passed: {self.success}")
 
 
 def _less_precise(answer: Answer, expected: Answer) -> bool:
