@@ -299,6 +299,21 @@ def test_questions_check_a_choice_or_a_number_with_feedback(capsys):
         number.check([1, 2])
 
 
+def test_later_cells_use_the_reference_until_the_check_passes(capsys):
+    def mine(x, factor=2.0):
+        raise NotImplementedError("Exercise 9.9: replace this line with your code")
+
+    SCALE.passed = False
+    assert check_scaled.or_reference(mine) is _scaled
+    assert "Exercise 9.9 has not passed its check yet" in capsys.readouterr().out
+    with pytest.raises(ExerciseError):
+        check_scaled(lambda x, factor=2.0: np.asarray(x) + factor)
+    assert check_scaled.or_reference(mine) is _scaled
+    check_scaled(_scaled)
+    capsys.readouterr()
+    assert check_scaled.or_reference(mine) is mine and capsys.readouterr().out == ""
+
+
 def test_exercise_errors_are_assertion_errors():
     assert issubclass(ExerciseError, AssertionError)
     assert issubclass(ExerciseNotAttempted, ExerciseError)

@@ -290,6 +290,7 @@ class Exercise:
             for name, p in inspect.signature(self.reference).parameters.items()
             if p.kind in positional
         )  # keyword-only knobs are not the student's
+        self.passed = False  # set by run(): has the check passed in this session?
         _CHECKS[self.check_name] = self
 
     # ---- the check function of the notebooks
@@ -308,7 +309,23 @@ class Exercise:
             "ExerciseError with feedback on what to fix."
         )
         check.exercise = self
+        check.or_reference = self.or_reference
         return check
+
+    def or_reference(self, fn: Callable) -> Callable:
+        """``fn`` once this exercise's check has passed in this session, else the reference.
+
+        The cell after a check cell writes ``f = check_f.or_reference(f)``, so that a student who
+        skipped the exercise (or has not solved it yet) can run the rest of the chapter; a
+        one-line note says when the reference stands in.
+        """
+        if self.passed:
+            return fn
+        print(
+            f"Note: Exercise {self.id} has not passed its check yet, so the cells below use the "
+            f"course's reference instead of your `{_name(fn)}`."
+        )
+        return self.reference
 
     def run(self, fn: Callable, seed: int = 0) -> None:
         __tracebackhide__ = True
@@ -317,6 +334,7 @@ class Exercise:
                 f"expected a function, got {type(fn).__name__}. Pass the function itself, without "
                 "calling it (no parentheses)."
             )
+        self.passed = False
         cases = list(self.cases(np.random.default_rng(seed)))
         for case in cases:
             self._check_case(fn, case, cases)
@@ -325,6 +343,7 @@ class Exercise:
             if message:
                 raise self.error(*((message,) if isinstance(message, str) else message))
         print(f"Exercise {self.id} passed: " + self.success.format(n=len(cases)))
+        self.passed = True
 
     def error(
         self, message: str, case: Case | None = None, cls: type = ExerciseError
