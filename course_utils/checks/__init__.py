@@ -807,8 +807,8 @@ class Question:
         if isinstance(self.answer, str):
             if not isinstance(value, str):
                 raise ExerciseError(
-                    f"Exercise {self.id}: answer with one of the choices as a string, e.g. "
-                    f'"{self.answer if len(self.answer) == 1 else "a"}"; got {type(value).__name__}.'
+                    f"Exercise {self.id}: answer with one of the choices as a string (e.g. "
+                    f'"a"); got {type(value).__name__}.'
                 )
             key = value.strip().strip("()").lower()
             right = key == self.answer.lower()
