@@ -24,6 +24,7 @@ estimators (and a student's version) can be evaluated on the same noise; ``r`` m
 z of shape (M, d) to rewards of shape (M,). For the discrete case q_φ(k) = softmax(logits)_k
 over K categories, ``rewards`` is a table of shape (K,) and ``k`` an int64 tensor of M
 samples. Every gradient is returned with the shape of the parameter it belongs to.
+:func:`gradient_statistics` measures any estimator over repeated independent draws.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "categorical_score_gradient",
     "categorical_score_gradient_loo",
     "gaussian_sample",
+    "gradient_statistics",
     "reparam_gradient",
     "repeat_categorical_estimator",
     "repeat_gaussian_estimator",
@@ -249,3 +251,35 @@ def repeat_categorical_estimator(
         k = torch.multinomial(probs, n_samples, replacement=True, generator=generator)
         out[rep] = torch.as_tensor(estimator(rewards, logits, k)).detach().cpu().numpy()
     return out
+
+
+def gradient_statistics(
+    estimator: Callable[[torch.Tensor], torch.Tensor | tuple[torch.Tensor, ...]],
+    noise: torch.Tensor,
+    exact: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean, standard error and variance of a gradient estimator, per parameter.
+
+    ``estimator(draw)`` maps one draw of the randomness (``noise[n]``: the (M, d) Gaussian noise
+    of M samples, or M int64 categories) to one gradient estimate: a tensor, or a tuple of
+    tensors such as (grad_mu, grad_log_std), flattened and concatenated in order into P numbers.
+    ``noise``: N >= 2 independent draws along its first axis. ``exact``: the exact gradient,
+    P numbers in the same order. Returns four float64 tensors of shape (P,):
+
+    * ``mean``: the average of the N estimates;
+    * ``std_error``: the standard error of that mean, sqrt(variance / N);
+    * ``variance``: the sample variance of one estimate (divided by N - 1);
+    * ``z``: |mean - exact| / std_error, how many standard errors the mean is off (a few at most
+      for an unbiased estimator; inf for an estimator that is deterministic and wrong).
+    """
+    rows = []
+    for draw in noise:
+        estimate = estimator(draw)
+        parts = estimate if isinstance(estimate, (tuple, list)) else (estimate,)
+        rows.append(torch.cat([torch.as_tensor(p).detach().double().reshape(-1) for p in parts]))
+    estimates = torch.stack(rows)  # (N, P)
+    mean = estimates.mean(0)
+    variance = estimates.var(0, correction=1)
+    std_error = (variance / len(estimates)).sqrt()
+    z = (mean - torch.as_tensor(exact, dtype=torch.float64).reshape(-1)).abs() / std_error
+    return mean, std_error, variance, z

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 from course_utils import estimators as E
 from course_utils.checks import ExerciseError, ExerciseNotAttempted
 from course_utils.checks.ch02 import (
+    check_gradient_statistics,
+    check_offset_prediction,
     check_reparam_gradient,
     check_score_function_gradient,
     check_score_function_gradient_loo,
@@ -146,6 +150,64 @@ def test_loo_needs_two_samples():
         E.categorical_score_gradient_loo(REWARDS, LOGITS, torch.tensor([1]))
 
 
+def test_gradient_statistics_matches_numpy_and_flattens_tuples_in_order():
+    noise = torch.randn(50, 4, 2, generator=torch.Generator().manual_seed(9), dtype=F64)
+    exact = torch.cat(QUAD.gradient(MU, LOG_STD))
+    mean, se, var, z = E.gradient_statistics(
+        lambda eps: E.score_function_gradient(QUAD, MU, LOG_STD, eps), noise, exact
+    )
+    rows = np.array(
+        [torch.cat(E.score_function_gradient(QUAD, MU, LOG_STD, e)).numpy() for e in noise]
+    )
+    np.testing.assert_allclose(mean.numpy(), rows.mean(0))
+    np.testing.assert_allclose(var.numpy(), rows.var(0, ddof=1))
+    np.testing.assert_allclose(se.numpy(), rows.std(0, ddof=1) / np.sqrt(50))
+    np.testing.assert_allclose(z.numpy(), np.abs(rows.mean(0) - exact.numpy()) / se.numpy())
+    assert all(t.shape == (4,) and t.dtype == F64 for t in (mean, se, var, z))
+
+
+def test_gradient_statistics_tells_biased_from_unbiased():
+    noise = torch.randn(2000, 16, 1, generator=torch.Generator().manual_seed(2), dtype=F64)
+    mu, log_std = t([0.3]), t([0.0])
+
+    def step(z):
+        return (0.5 * (1 + torch.sign(z))).sum(-1)
+
+    density = np.exp(-(0.3**2) / 2) / np.sqrt(2 * np.pi)
+    exact = t([density, -0.3 * density])  # d/dphi of Phi(mu / sigma)
+    *_, z_score = E.gradient_statistics(
+        lambda eps: E.score_function_gradient(step, mu, log_std, eps), noise, exact
+    )
+    _, se, var, z_path = E.gradient_statistics(
+        lambda eps: E.reparam_gradient(step, mu, log_std, eps), noise, exact
+    )
+    assert z_score.max() < 4.0  # unbiased
+    assert torch.all(var == 0) and torch.all(se == 0) and torch.all(torch.isinf(z_path))
+
+
+def test_score_function_beats_reparameterization_on_a_rough_reward():
+    noise = torch.randn(1000, 16, 1, generator=torch.Generator().manual_seed(3), dtype=F64)
+    mu, log_std = t([0.3]), t([0.0])
+    exact = torch.zeros(2, dtype=F64)  # not used here: only the variances are compared
+
+    def variances(omega):
+        def ripple(z):
+            return torch.cos(omega * z).sum(-1)
+
+        return [
+            float(
+                E.gradient_statistics(lambda e, f=f: f(ripple, mu, log_std, e), noise, exact)[
+                    2
+                ].sum()
+            )
+            for f in (E.score_function_gradient, E.reparam_gradient)
+        ]
+
+    smooth, rough = variances(0.5), variances(3.0)
+    assert smooth[0] > 3 * smooth[1]  # a smooth reward: reparameterization wins
+    assert rough[1] > 3 * rough[0]  # a rough one: the score function wins
+
+
 # ---------------------------------------------------------------------------------------
 # grader tests: references and correct variants pass
 
@@ -154,12 +216,16 @@ def test_checks_accept_the_references(capsys):
     check_score_function_gradient(E.score_function_gradient)
     check_score_function_gradient(E.score_function_gradient_autograd)
     check_reparam_gradient(E.reparam_gradient)
+    check_gradient_statistics(E.gradient_statistics)
+    check_offset_prediction("c")
     check_score_function_gradient_loo(E.categorical_score_gradient_loo)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 4
+    assert len(lines) == 6
     assert lines[0].startswith("Exercise 2.1 passed: ")
     assert lines[2].startswith("Exercise 2.2 passed: ")
     assert lines[3].startswith("Exercise 2.3 passed: ")
+    assert lines[4].startswith("Exercise 2.4 passed: ")
+    assert lines[5].startswith("Exercise 2.5 passed: ")
 
 
 def test_checks_accept_numpy_outputs_and_lists(capsys):
@@ -478,7 +544,109 @@ def test_reparam_check_rejects(wrong, message):
 
 
 # ---------------------------------------------------------------------------------------
-# grader tests: Exercise 2.3, typical wrong answers
+# grader tests: Exercise 2.3 (gradient_statistics) and the question 2.4
+
+
+def _rows(estimator, noise):
+    out = []
+    for draw in noise:
+        est = estimator(draw)
+        parts = est if isinstance(est, (tuple, list)) else (est,)
+        out.append(torch.cat([torch.as_tensor(p, dtype=F64).reshape(-1) for p in parts]))
+    return torch.stack(out)
+
+
+def stats_with(var=lambda r: r.var(0), se=lambda v, n: (v / n).sqrt(), z=None):
+    def statistics(estimator, noise, exact):
+        rows = _rows(estimator, noise)
+        mean, v = rows.mean(0), var(rows)
+        s = se(v, len(rows))
+        return mean, s, v, ((mean - exact).abs() / s) if z is None else z(mean, exact, s, v)
+
+    return statistics
+
+
+def stats_first_part(estimator, noise, exact):
+    def first(draw):
+        est = estimator(draw)
+        return est[0] if isinstance(est, tuple) else est
+
+    return E.gradient_statistics(first, noise, exact[: _rows(first, noise[:1]).shape[1]])
+
+
+def stats_over_draws(estimator, noise, exact):
+    rows = _rows(estimator, noise)
+    return rows.mean(1), rows.std(1), rows.var(1), rows.mean(1)
+
+
+def stats_total(estimator, noise, exact):
+    mean, se, var, z = E.gradient_statistics(estimator, noise, exact)
+    return mean, se, var.sum(), z
+
+
+def stats_stacked(estimator, noise, exact):
+    mean, se, var, z = E.gradient_statistics(estimator, noise, exact)
+    return mean[None], se, var, z
+
+
+def stats_in_place(estimator, noise, exact):
+    out = E.gradient_statistics(estimator, noise, exact)
+    noise.zero_()
+    return out
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (stats_with(var=lambda r: r.var(0, unbiased=False)), "divides by N - 1"),
+        (stats_with(se=lambda v, n: v.sqrt()), "standard deviation of ONE estimate"),
+        (stats_with(se=lambda v, n: v / n), "which is a variance"),
+        (stats_with(se=lambda v, n: v.sqrt() / n), "divides the standard deviation by N"),
+        (stats_with(z=lambda m, e, s, v: (m - e) / s), "your z is signed"),
+        (stats_with(z=lambda m, e, s, v: (m - e).abs() / v.sqrt()), "standard errors of the mean"),
+        (stats_first_part, "only the first part"),
+        (stats_over_draws, "one number per draw"),
+        (stats_total, "is a single number; return one per parameter"),
+        (stats_stacked, "flatten each estimate"),
+        (stats_in_place, "changed its argument `noise` in place"),
+    ],
+)
+def test_statistics_check_rejects(wrong, message):
+    with pytest.raises(ExerciseError, match=message) as info:
+        check_gradient_statistics(wrong)
+    assert not isinstance(info.value, ExerciseNotAttempted)
+    assert "Exercise 2.3" in str(info.value)
+
+
+def test_statistics_check_accepts_numpy_and_float32(capsys):
+    def numpy_version(estimator, noise, exact):
+        return tuple(np.asarray(o) for o in E.gradient_statistics(estimator, noise, exact))
+
+    def float32_version(estimator, noise, exact):
+        return tuple(o.float() for o in E.gradient_statistics(estimator, noise, exact))
+
+    check_gradient_statistics(numpy_version)
+    check_gradient_statistics(float32_version)
+    assert capsys.readouterr().out.count("Exercise 2.3 passed") == 2
+
+
+@pytest.mark.parametrize(
+    "answer, message",
+    [
+        ("a", "the MEAN of the estimates does not change"),
+        ("B", "derivative of a constant is zero"),
+        ("(d)", "quadratic in C"),
+        ("e", 'one of the choices "a", "b", "c" or "d"'),
+        (3, "answer with one of the choices as a string"),
+    ],
+)
+def test_offset_question_explains_each_wrong_choice(answer, message):
+    with pytest.raises(ExerciseError, match=re.escape(message)):
+        check_offset_prediction(answer)
+
+
+# ---------------------------------------------------------------------------------------
+# grader tests: Exercise 2.5, typical wrong answers
 
 
 def _loo_parts(rewards, logits, k):
@@ -583,12 +751,17 @@ def test_loo_check_rejects(wrong, message):
     with pytest.raises(ExerciseError, match=message) as info:
         check_score_function_gradient_loo(wrong)
     assert not isinstance(info.value, ExerciseNotAttempted)
-    assert "Exercise 2.3" in str(info.value)
+    assert "Exercise 2.5" in str(info.value)
 
 
 @pytest.mark.parametrize(
     "check",
-    [check_score_function_gradient, check_reparam_gradient, check_score_function_gradient_loo],
+    [
+        check_score_function_gradient,
+        check_reparam_gradient,
+        check_gradient_statistics,
+        check_score_function_gradient_loo,
+    ],
 )
 def test_unattempted_exercises_are_reported_as_not_attempted(check):
     with pytest.raises(ExerciseNotAttempted, match="not attempted yet"):

@@ -2,13 +2,16 @@
 
 2.1 ``score_function_gradient(r, mu, log_std, eps)``: 1/M Σ_j ∇φ log q_φ(z_j) r(z_j); 2.2
 ``reparam_gradient(r, mu, log_std, eps)``: 1/M Σ_j ∇φ r(mu + eps_j sigma); 2.3
-``score_function_gradient_loo(rewards, logits, k)``: the categorical score function with the
-leave-one-out baseline. The references are :mod:`course_utils.estimators`; the noise eps and the
-samples k are inputs, so the comparison is exact. The mistakes are the reference with one knob
-changed. Once every case passes, two calls on the same inputs must agree (no hidden state) and the
-estimator must be unbiased on a closed-form example (the mean of 1000 estimates within 5 standard
-errors of the exact gradient); when a wrong answer matches no mistake, that test tells the
-student whether it is biased or only uses the noise differently.
+``gradient_statistics(estimator, noise, exact)``: mean, standard error, variance and bias (in
+standard errors) of any estimator over N draws; 2.4 a question (predict how a constant reward
+offset changes each estimator's variance); 2.5 ``score_function_gradient_loo(rewards, logits, k)``:
+the categorical score function with the leave-one-out baseline. The references are
+:mod:`course_utils.estimators`; the noise eps and the samples k are inputs, so the comparison is
+exact. The mistakes are the reference with one knob changed. Once every case passes, the estimators
+(2.1, 2.2, 2.5) must give the same result twice on the same inputs (no hidden state) and be unbiased
+on a closed-form example (the mean of 1000 estimates within 5 standard errors of the exact
+gradient); when a wrong answer matches no mistake, that test tells the student whether it is biased
+or only uses the noise differently.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from .. import estimators as ref
-from . import Case, Exercise, Mistake, Output, as_array
+from . import Case, Exercise, Mistake, Output, Question, as_array
 
 __all__ = ["check_reparam_gradient", "check_score_function_gradient"]
+__all__ += ["check_gradient_statistics", "check_offset_prediction", "reference_statistics"]
 __all__ += ["check_score_function_gradient_loo", "reference_loo", "reference_reparam"]
 __all__ += ["reference_score_function", "score_surrogate"]
 
@@ -35,7 +39,7 @@ def _paragraphs(block: str) -> dict[str, str]:
     return dict(" ".join(p.split()).split(": ", 1) for p in block.strip().split("\n\n"))
 
 
-# The feedback: shared, then 2.1, 2.2 and 2.3.
+# The feedback: shared, then 2.1, 2.2, 2.3 and 2.5 (2.4 is a question, below).
 _F = _paragraphs("""
 ascent: wrong sign: J(phi) = E[r] is maximized by gradient ASCENT (phi <- phi + alpha ∇φJ), so
 return ∇φJ itself, not the gradient of the loss -J.
@@ -178,6 +182,40 @@ multiplies.
 unbiased23: your estimates look unbiased on average but differ from the leave-one-out estimate on
 the same samples: use the given samples k, the baseline b_j = 1/(M-1) Σ_{i≠j} r(k_i), and average
 (r(k_j) - b_j)(e_(k_j) - softmax(logits)) over j.
+
+ddof: your variance divides by N: the sample variance of N estimates divides by N - 1 (torch.var's
+default, np.var(..., ddof=1)), because the mean it subtracts comes from the same N estimates.
+
+se_sd: your std_error is the standard deviation of ONE estimate, sqrt(variance); the standard error
+of the MEAN of N independent estimates is sqrt(variance / N).
+
+se_var: your std_error is variance / N, which is a variance; the standard error is its square root,
+sqrt(variance / N).
+
+se_sd_n: your std_error divides the standard deviation by N; the mean of N independent estimates
+has standard deviation sqrt(variance) / sqrt(N).
+
+z_signed: your z is signed; it is a distance: |mean - exact| / std_error.
+
+z_sd: your z measures the distance in standard deviations of ONE estimate; measure it in standard
+errors of the mean: |mean - exact| / std_error (the mean of N estimates is sqrt(N) times more
+precise than one).
+
+first: you kept only the first part of the estimator's output (shape {first}); flatten every part
+(grad_mu, then grad_log_std, ...) with .reshape(-1) and concatenate them in order: P = {p} numbers.
+
+parts: your estimates and `exact` have different lengths. Did you keep only the first part of the
+estimator's output? Flatten EVERY part (grad_mu, then grad_log_std, ...) with .reshape(-1) and
+concatenate them, so that each row has P = len(exact) numbers.
+
+draws_axis: the {name} has shape ({n},), one number per draw: reduce over the N = {n} draws (axis 0
+of the stacked estimates), not over the parameters.
+
+total: the {name} is a single number; return one per parameter, shape ({p},) (the chapter sums the
+variances itself when it needs the total).
+
+flat: the {name} has shape {shape}; flatten each estimate into one row of P = {p} numbers
+(torch.cat of the parts, each .reshape(-1)), so that every output has shape ({p},).
 """)
 
 
@@ -477,6 +515,169 @@ check_reparam_gradient = REPARAM.check
 # ----------------------------------------------------------------------- Exercise 2.3
 
 
+def _three_parts(eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An estimator whose output has parts of shapes (), (2,) and (2, 2); eps: (2, 2)."""
+    return eps.sum(), eps.mean(0), torch.outer(eps[0], eps[1])
+
+
+def _shifted(eps: torch.Tensor) -> torch.Tensor:
+    """A biased estimator of the zero vector: its mean is -0.5 in every coordinate."""
+    return eps.mean(0) - 0.5
+
+
+def _bound(estimator: Callable, *args) -> Callable:
+    """``estimator(*args, draw)``, with a name the feedback can show."""
+    bound = partial(estimator, *args)
+    return wraps(estimator)(lambda draw: bound(draw))
+
+
+def _stats_cases(rng: np.random.Generator) -> list[Case]:
+    """Cases (estimator, noise, exact): N = 2 to 300 draws, P = 3 to 7 parameters."""
+    quad = ref.QuadraticReward(_t([[2.0, 0.5], [0.5, 1.0]]), _t([1.0, -1.0]))
+    mu, log_std = _t([0.0, 0.5]), _t([0.3, -0.5])
+    exact_q = torch.cat(quad.gradient(mu, log_std))
+    r3 = ref.QuadraticReward(_t(np.eye(3)), _t(rng.normal(size=3)))
+    mu3, log_std3 = _t(rng.normal(size=3)), _t(rng.uniform(-0.5, 0.5, size=3))
+    p = np.exp(_CAT[1].numpy())
+    k = torch.as_tensor(rng.choice(5, size=(40, 3), p=p / p.sum()), dtype=torch.int64)
+
+    def normal(*shape):
+        return _t(rng.normal(size=shape))
+
+    return [
+        Case(
+            "the score function of Exercise 2.1 (a pair), N=300 draws of M=4, d=2",
+            (_bound(ref.score_function_gradient, quad, mu, log_std), normal(300, 4, 2), exact_q),
+        ),
+        Case(
+            "the leave-one-out estimate (one tensor), N=40 draws of M=3 categories",
+            (_bound(ref.categorical_score_gradient_loo, *_CAT), k, _t(_CAT_EXACT)),
+        ),
+        Case(
+            "N=2 draws (the fewest with a sample variance), reparameterization, d=3",
+            (
+                _bound(ref.reparam_gradient, r3, mu3, log_std3),
+                normal(2, 5, 3),
+                torch.cat(r3.gradient(mu3, log_std3)),
+            ),
+        ),
+        Case(
+            "an estimator with parts of shapes (), (2,) and (2, 2), N=30",
+            (_three_parts, normal(30, 2, 2), torch.zeros(7, dtype=torch.float64)),
+        ),
+        Case(
+            "a biased estimator (mean -0.5, exact 0), N=50",
+            (_shifted, normal(50, 4, 3), torch.zeros(3, dtype=torch.float64)),
+        ),
+    ]
+
+
+def reference_statistics(
+    estimator, noise, exact, *, ddof=1, se="sqrt(var/N)", signed=False, z_scale="se", first=False
+):
+    """:func:`course_utils.estimators.gradient_statistics`, with keyword knobs that reproduce the
+    typical mistakes (the defaults give the reference)."""
+    rows = []
+    for draw in noise:
+        out = estimator(draw)
+        parts = out if isinstance(out, (tuple, list)) else (out,)
+        parts = parts[:1] if first else parts
+        rows.append(torch.cat([torch.as_tensor(q).detach().double().reshape(-1) for q in parts]))
+    est = torch.stack(rows)
+    n, mean = len(est), est.mean(0)
+    var = est.var(0, correction=ddof)
+    std_error = {
+        "sqrt(var/N)": (var / n).sqrt(),
+        "sd": var.sqrt(),
+        "var/N": var / n,
+        "sd/N": var.sqrt() / n,
+    }[se]
+    exact = torch.as_tensor(exact, dtype=torch.float64).reshape(-1)
+    if first:
+        exact = exact[: mean.shape[0]]
+    diff = mean - exact
+    z = (diff if signed else diff.abs()) / (std_error if z_scale == "se" else var.sqrt())
+    return mean, std_error, var, z
+
+
+def _stats_shapes(actual, expected, case: Case) -> str | None:
+    """Feedback on outputs of the wrong shape: one number per draw, a total, only the first
+    part, or estimates not flattened."""
+    estimator, noise, _ = case.args
+    n, p = len(noise), expected[0].shape[0]
+    out = estimator(noise[0])
+    first = tuple(np.shape(as_array(out[0]))) if isinstance(out, (tuple, list)) else None
+    for spec, a in zip(_STATS_OUT, actual, strict=True):
+        if a.shape == expected[0].shape:
+            continue
+        if a.shape == (n,) and n != p:
+            return _F["draws_axis"].format(name=spec.name, n=n)
+        if a.shape == ():
+            return _F["total"].format(name=spec.name, p=p)
+        if first is not None and a.size == math.prod(first) and a.size != p:
+            return _F["first"].format(first=first, p=p)
+        if a.size == p:
+            return _F["flat"].format(name=spec.name, shape=a.shape, p=p)
+    return None
+
+
+_STATS_OUT = (
+    Output("mean", 1e-6, 1e-9),
+    Output("std_error", 1e-6, 1e-9),
+    Output("variance", 1e-6, 1e-9),
+    Output("z", 1e-6, 1e-9),
+)
+_STATS = _knobs(reference_statistics)
+STATISTICS = Exercise(
+    id="2.3",
+    check_name="check_gradient_statistics",
+    reference=ref.gradient_statistics,
+    cases=_stats_cases,
+    outputs=_STATS_OUT,
+    diagnoses=[_stats_shapes],
+    mistakes=[
+        Mistake(_F["ddof"], _STATS(ddof=0)),
+        Mistake(_F["se_sd"], _STATS(se="sd")),
+        Mistake(_F["se_var"], _STATS(se="var/N")),
+        Mistake(_F["se_sd_n"], _STATS(se="sd/N")),
+        Mistake(_F["z_signed"], _STATS(signed=True)),
+        Mistake(_F["z_sd"], _STATS(z_scale="sd")),
+    ],
+    crashes={"must match the size of tensor": _F["parts"], "could not be broadcast": _F["parts"]},
+    success="the statistics match the reference on {n} estimators (one tensor or a tuple of parts, "
+    "N = 2 to 300 draws, biased and unbiased).",
+)
+check_gradient_statistics = STATISTICS.check
+
+
+# ----------------------------------------------------------------------- Question 2.4
+
+OFFSET = Question(
+    id="2.4",
+    check_name="check_offset_prediction",
+    answer="c",
+    feedback={
+        "a": "the MEAN of the estimates does not change (E[∇φ log q] = 0, so ∇φJ is the same), but "
+        "every single score-function estimate does: each term moves by C ∇φ log q(z_j), a random "
+        "vector with mean zero and variance C^2 Var(∇φ log q). Same mean, wider spread.",
+        "b": "the reparameterization estimate differentiates r(z) + C with respect to z, and the "
+        "derivative of a constant is zero: on the same noise its estimates are identical, bit for "
+        "bit, whatever C is. Only the score function multiplies the VALUE of r.",
+        "d": "the added term C · (1/M) Σ_j ∇φ log q(z_j) is linear in C, so its variance is "
+        "quadratic in C: Var(g + C s) = Var(g) + 2C Cov(g, s) + C^2 Var(s), dominated by C^2 "
+        "Var(s) once |C| is large.",
+    },
+    hint='answer with one of the choices "a", "b", "c" or "d", as a string.',
+    success="a constant C adds C · (1/M) Σ_j ∇φ log q(z_j) to every score-function estimate, a "
+    "term of variance C^2 Var(∇φ log q) / M; the reparameterization estimate differentiates the "
+    "constant away.",
+)
+check_offset_prediction = OFFSET.check
+
+
+# ----------------------------------------------------------------------- Exercise 2.5
+
+
 def _categorical_cases(rng: np.random.Generator) -> list[Case]:
     """Cases (rewards, logits, k): K = 2 to 6, M = 2 to 200, logits near 1000."""
 
@@ -522,7 +723,7 @@ _CAT = (_t([-11.0, -9.0, -12.0, -7.0, -10.0]), _t([0.5, -0.3, 1.0, -1.0, 0.0])) 
 _CAT_EXACT = ref.categorical_exact_gradient(*_CAT).numpy()
 _LOO = _knobs(reference_loo)
 LOO = _Estimator(
-    id="2.3",
+    id="2.5",
     check_name="check_score_function_gradient_loo",
     reference=ref.categorical_score_gradient_loo,
     cases=_categorical_cases,

@@ -71,6 +71,68 @@ ALTERNATIVES = [
     ),
     dict(
         exercise="2.3",
+        name="numpy: np.concatenate, np.var(ddof=1)",
+        code="""
+        rows = []
+        for draw in noise:
+            out = estimator(draw)
+            parts = out if isinstance(out, (tuple, list)) else [out]
+            rows.append(np.concatenate([np.ravel(torch.as_tensor(p).numpy()) for p in parts]))
+        est = np.array(rows, dtype=float)
+        mean, variance = est.mean(axis=0), est.var(axis=0, ddof=1)
+        std_error = np.sqrt(variance / len(est))
+        return mean, std_error, variance, np.abs(mean - np.asarray(exact)) / std_error
+    """,
+    ),
+    dict(
+        exercise="2.3",
+        name="Welford's one-pass algorithm, without storing the estimates",
+        code="""
+        n, mean, m2 = 0, 0.0, 0.0
+        for draw in noise:
+            out = estimator(draw)
+            parts = out if isinstance(out, (tuple, list)) else (out,)
+            x = torch.cat([torch.as_tensor(p, dtype=torch.float64).flatten() for p in parts])
+            n += 1
+            delta = x - mean
+            mean = mean + delta / n
+            m2 = m2 + delta * (x - mean)
+        variance = m2 / (n - 1)
+        std_error = torch.sqrt(variance / n)
+        return mean, std_error, variance, torch.abs(mean - exact) / std_error
+    """,
+    ),
+    dict(
+        exercise="2.3",
+        name="float32, torch.std and a renamed parameter",
+        rename={"noise": "draws"},
+        code="""
+        flat = [
+            torch.cat([torch.as_tensor(p).float().reshape(-1) for p in (o if isinstance(o, tuple) else (o,))])
+            for o in map(estimator, draws)
+        ]
+        est = torch.stack(flat)
+        std = est.std(dim=0)
+        std_error = std / len(est) ** 0.5
+        return est.mean(0), std_error, std**2, (est.mean(0) - exact.float()).abs() / std_error
+    """,
+    ),
+    dict(
+        exercise="2.4",
+        name="upper case",
+        code="""
+        offset_prediction = "C"
+    """,
+    ),
+    dict(
+        exercise="2.4",
+        name="with parentheses and spaces",
+        code="""
+        offset_prediction = " (c) "
+    """,
+    ),
+    dict(
+        exercise="2.5",
         name="autograd on log_softmax with an explicit leave-one-out loop",
         code="""
         logits = logits.detach().requires_grad_(True)
@@ -82,7 +144,7 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="2.3",
+        exercise="2.5",
         name="numpy and scipy.special.softmax, a loop over the samples",
         code="""
         from scipy.special import softmax
@@ -98,7 +160,7 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="2.3",
+        exercise="2.5",
         name="torch.distributions.Categorical in float32",
         code="""
         leaf = logits.float().detach().requires_grad_(True)
