@@ -28,6 +28,8 @@ __all__ = [
     "backward_messages",
     "forward_log_messages",
     "forward_messages",
+    "policy_objective",
+    "posterior_marginals",
     "soft_max",
     "soft_policy",
     "soft_policy_evaluation",
@@ -269,3 +271,44 @@ def soft_policy_evaluation(
     P_pi = np.einsum("sa,sap->sp", pi, P)
     r_pi = np.sum(pi * R, axis=1) + alpha * entr(pi).sum(axis=1)
     return np.linalg.solve(np.eye(P.shape[0]) - gamma * P_pi, r_pi)
+
+
+def posterior_marginals(
+    P: np.ndarray, R: np.ndarray, p0: np.ndarray, horizon: int, alpha: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The policy pi_t(a|s) = p(a_t | s_t, O_{0:T-1}) (T, S, A) and the state marginals of the
+    posterior p(s_t | O_{0:T-1}) (T, S), at temperature alpha (p(O_t | s, a) = exp(r(s, a) / alpha)).
+
+    Slides, "Inference = Control": the backward pass (exact messages, ``optimistic=True``), the
+    policy ``exp((Q - V) / alpha)``, the forward pass, and ``p(s_t | O) ~ alpha_t(s_t) beta_t(s_t)``
+    ("Forward messages"), normalised over states at every t.
+    """
+    alpha = _check_alpha(alpha)
+    Q, V = backward_messages(P, R, horizon, alpha=alpha, optimistic=True)
+    log_post = forward_log_messages(P, np.asarray(R, dtype=np.float64) / alpha, p0, horizon)
+    log_post = log_post + V / alpha  # log alpha_t + log beta_t
+    log_post -= log_post.max(axis=1, keepdims=True)
+    marginals = np.exp(log_post)
+    return soft_policy(Q, V, alpha), marginals / marginals.sum(axis=1, keepdims=True)
+
+
+def policy_objective(
+    P: np.ndarray,
+    R: np.ndarray,
+    pi: np.ndarray,
+    p0: np.ndarray,
+    horizon: int,
+    alpha: float = 0.0,
+    gamma: float = 1.0,
+) -> float:
+    """sum_{t<T} gamma^t E_{s_t ~ q_pi}[sum_a pi_t(a|s_t) (r(s_t, a) + alpha * H(pi_t(.|s_t)))].
+
+    The variational objective of the slides ("Control via Variational Inference"): the ELBO of the
+    policy pi under the TRUE dynamics, q_pi(s_t) from ``forward_messages``; alpha = 0 gives the
+    expected return. pi is stationary (S, A) or time-indexed (T, S, A); 0 log 0 counts as 0.
+    """
+    pi = np.asarray(pi, dtype=np.float64)
+    D = forward_messages(P, pi, p0, horizon)  # (T, S)
+    pi_t = np.broadcast_to(pi, (horizon, *pi.shape)) if pi.ndim == 2 else pi[:horizon]
+    per_state = (pi_t * np.asarray(R, dtype=np.float64)).sum(-1) + alpha * entr(pi_t).sum(-1)
+    return float(np.sum(gamma ** np.arange(horizon) * (D * per_state).sum(-1)))

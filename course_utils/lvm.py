@@ -23,7 +23,10 @@ Two models:
   computed by quadrature on a latent grid (methods of :class:`GaussianDecoderLVM`).
 
 Per-datapoint VI (slide "Maximum likelihood"): :func:`vi_gradient_step` and
-:func:`fit_per_datapoint_vi`, gradient ascent on every ``mu_i`` and ``log sigma_i``.
+:func:`fit_per_datapoint_vi`, gradient ascent on every ``mu_i`` and ``log sigma_i``;
+:func:`ml_gradient_step`, one step of the slides' loop that also learns the model's parameters
+``theta = (W, b, log s)`` by ascending the ELBO; :func:`ppca_maximum_likelihood`, the closed-form
+maximum-likelihood ``theta`` it is compared with.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ __all__ = [
     "gaussian_kl",
     "gaussian_log_prob",
     "log_mean_exp",
+    "ml_gradient_step",
+    "ppca_maximum_likelihood",
     "sample_gaussian",
     "vi_gradient_step",
 ]
@@ -158,6 +163,63 @@ def fit_per_datapoint_vi(
     for t in range(n_steps):
         mu, log_std = vi_gradient_step(elbo_fn, mu, log_std, lr / (1.0 + decay * t))
     return mu, log_std
+
+
+def ml_gradient_step(
+    x: Tensor,
+    W: Tensor,
+    b: Tensor,
+    log_s: Tensor,
+    mu: Tensor,
+    log_std: Tensor,
+    eps: Tensor,
+    lr_theta: float,
+    lr_q: float,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """One step of the slides' maximum-likelihood loop on the linear-Gaussian model (Exercise 1.5).
+
+    ``theta = (W, b, log s)`` of ``x|z ~ N(W z + b, s^2 I_D)`` ascends on the average ELBO
+    ``1/N sum_i L_i(p_theta, q_i)`` with step ``lr_theta``; every ``q_i = N(mu_i, sigma_i)``
+    ascends on its own ``L_i`` (the gradient of the sum) with step ``lr_q``; both gradients are
+    taken at the current values. ``L_i`` is :func:`elbo_monte_carlo` with the noise ``eps``.
+    x: (N, D); W: (D, d); b: (D,); log_s: (); mu, log_std: (N, d); eps: (S, N, d).
+    Returns the detached (W, b, log_s, mu, log_std).
+    """
+    theta = [_t(v).detach().requires_grad_(True) for v in (W, b, log_s)]
+    q = [_t(v).detach().requires_grad_(True) for v in (mu, log_std)]
+    W, b, log_s = theta
+    data_dim = W.shape[0]
+
+    def log_joint(x: Tensor, z: Tensor) -> Tensor:  # log p_theta(x|z) + log p(z): (S, N)
+        residual = _t(x) - z @ W.T - b
+        log_lik = -0.5 * (residual**2).sum(-1) * torch.exp(-2.0 * log_s)
+        log_lik = log_lik - data_dim * (log_s + 0.5 * LOG_2PI)
+        return log_lik + gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
+
+    elbo = elbo_monte_carlo(log_joint, x, *q, eps)  # (N,)
+    grads_theta = torch.autograd.grad(elbo.mean(), theta, retain_graph=True)
+    grads_q = torch.autograd.grad(elbo.sum(), q)
+    new_theta = [(p + lr_theta * g).detach() for p, g in zip(theta, grads_theta, strict=True)]
+    new_q = [(p + lr_q * g).detach() for p, g in zip(q, grads_q, strict=True)]
+    return (*new_theta, *new_q)  # type: ignore[return-value]
+
+
+def ppca_maximum_likelihood(x: Tensor, latent_dim: int) -> LinearGaussianLVM:
+    """The closed-form maximum-likelihood linear-Gaussian model (Tipping and Bishop, 1999).
+
+    With the sample covariance ``C = 1/N sum_i (x_i - b)(x_i - b)^T``, ``b`` the sample mean,
+    and its eigenvalues ``l_1 >= ... >= l_D`` with eigenvectors ``U``: ``s^2`` is the mean of
+    the ``D - d`` smallest eigenvalues and ``W = U_d (diag(l_1..l_d) - s^2 I)^{1/2}``, unique up
+    to a rotation ``W R`` (which leaves ``p(x)`` unchanged). x: (N, D), N > D > latent_dim.
+    """
+    x = _t(x)
+    b = x.mean(0)
+    centred = x - b
+    eigenvalues, vectors = torch.linalg.eigh(centred.T @ centred / x.shape[0])
+    eigenvalues, vectors = eigenvalues.flip(0), vectors.flip(1)  # largest first
+    noise_var = eigenvalues[latent_dim:].mean()
+    W = vectors[:, :latent_dim] * (eigenvalues[:latent_dim] - noise_var).clamp_min(0.0).sqrt()
+    return LinearGaussianLVM(W, b, float(noise_var.sqrt()))
 
 
 # ------------------------------------------------------------------------------- models

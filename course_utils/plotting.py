@@ -6,10 +6,14 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib import patheffects
+from matplotlib.patches import Rectangle
 
 from .mdp import ACTIONS, TabularMDP
 
-__all__ = ["plot_grid_values", "plot_learning_curves", "plot_policy_arrows"]
+__all__ = ["UNREACHABLE", "plot_grid_values", "plot_learning_curves", "plot_policy_arrows"]
+
+UNREACHABLE = "////"  # the hatch of states with value -inf (unreachable), for figure legends
 
 
 def plot_grid_values(
@@ -27,12 +31,22 @@ def plot_grid_values(
 ) -> plt.Axes:
     """Draw per-state ``values`` (S,) of a gridworld as a heatmap; walls are grey.
 
-    Cells of special types (goals ``G``, traps ``T``, ...) are labelled with their letter.
+    States whose value is -inf (e.g. the log of a probability 0: a state that cannot be reached)
+    are drawn white with grey hatching, so that they are not mistaken for walls. Cells of special
+    types (goals ``G``, traps ``T``, ...) are labelled with their letter, outlined so that it
+    stays readable on every colour.
     """
     ax = ax or plt.gca()
+    values = np.asarray(values, dtype=np.float64)
     grid = mdp.to_grid(values)
     cmap_obj = plt.get_cmap(cmap).with_extremes(bad="0.6")  # walls (NaN) are grey
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap_obj, vmin=vmin, vmax=vmax)
+    for r, c in mdp.cells[np.isneginf(values)]:  # unreachable: hatched, not grey
+        ax.add_patch(
+            Rectangle(
+                (c - 0.5, r - 0.5), 1, 1, facecolor="white", edgecolor="0.55", hatch=UNREACHABLE
+            )
+        )
     if colorbar:
         ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     for (r, c), value in zip(mdp.cells, values, strict=True):
@@ -41,8 +55,12 @@ def plot_grid_values(
         if annotate:
             label = (label + " " if label else "") + fmt.format(value)
         if label:
-            red, green, blue, _ = cmap_obj(image.norm(value)) if np.isfinite(value) else (0.6,) * 4
-            readable = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.55 else "white"
+            if np.isfinite(value):
+                red, green, blue, _ = cmap_obj(image.norm(value))
+            else:  # a wall-grey NaN, or a white unreachable cell
+                red = green = blue = 1.0 if np.isneginf(value) else 0.6
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue > 0.55
+            readable, outline = ("black", "white") if dark else ("white", "black")
             ax.text(
                 c,
                 r,
@@ -52,6 +70,8 @@ def plot_grid_values(
                 color=readable,
                 fontsize=8,
                 fontweight="bold" if kind not in ".S" else "normal",
+                path_effects=[patheffects.withStroke(linewidth=2, foreground=outline)],
+                zorder=4,
             )
     ax.set_xticks([])
     ax.set_yticks([])

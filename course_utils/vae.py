@@ -14,7 +14,12 @@ variational autoencoder"):
 
 * importance-weighted bound (Burda et al., 2016), ``log p(x) >= L_k >= L_1 = ELBO``::
 
-      L_k = E[log 1/k sum_j p_theta(x, z_j) / q_phi(z_j|x)],   z_1..z_k ~ q_phi(z|x).
+      L_k = E[log 1/k sum_j p_theta(x, z_j) / q_phi(z_j|x)],   z_1..z_k ~ q_phi(z|x);
+
+* the slides' other estimator of the encoder's gradient, the score function ("How to calculate
+  grad_phi L_i": "just use the policy gradient")::
+
+      grad_phi E_q[log p_theta(x_i|z)] = E_q[grad_phi log q_phi(z|x_i) log p_theta(x_i|z)].
 
 Conventions: a diagonal Gaussian is given by ``mu`` and ``log_std`` (``sigma = exp(log_std)``),
 as in :mod:`course_utils.lvm`; the last axis holds the latent dimensions (or the pixels),
@@ -44,15 +49,19 @@ __all__ = [
     "bernoulli_log_likelihood",
     "elbo",
     "elbo_given_q",
+    "importance_weighted_bound",
     "iwae_bound",
     "kl_to_prior",
     "log_importance_weights",
     "negative_elbo",
     "reparameterize",
+    "score_function_loss",
     "train_vae",
+    "training_step",
 ]
 
 LossFn = Callable[["VAE", Tensor, float], Tensor]
+StepFn = Callable[["VAE", torch.optim.Optimizer, Tensor, float], tuple]
 
 
 # ---------------------------------------------------------------------------- the ELBO's terms
@@ -62,7 +71,7 @@ def reparameterize(mu: Tensor, log_std: Tensor, eps: Tensor | None = None) -> Te
     """A sample of ``q = N(mu, diag sigma^2)`` as a differentiable function of mu and log_std.
 
     ``z = mu + eps * exp(log_std)`` with ``eps ~ N(0, I)`` drawn by ``torch.randn_like(mu)``
-    unless given (slide "Reparameterization"). Reference of Exercise 3.1.
+    unless given (slide "Reparameterization"); part of Exercise 3.1.
     mu, log_std: (..., d); eps: (..., d) or None. Returns z (..., d).
     """
     if eps is None:
@@ -74,7 +83,7 @@ def bernoulli_log_likelihood(x: Tensor, logits: Tensor) -> Tensor:
     """``log p(x|z) = sum_j [x_j log s(l_j) + (1 - x_j) log(1 - s(l_j))]``, s = sigmoid, l = logits.
 
     Computed stably as ``sum_j [x_j l_j - softplus(l_j)]`` (``log s(l) = l - softplus(l)``,
-    ``log(1 - s(l)) = -softplus(l)``): finite for logits of any size. Reference of Exercise 3.2.
+    ``log(1 - s(l)) = -softplus(l)``): finite for logits of any size. Part of Exercise 3.1.
     x: (..., D) with entries 0 or 1; logits: (..., D), broadcast against x. Returns (...).
     Raises ValueError when x is not binary (binarize the data first, see
     :func:`course_utils.data.binarize`): a Bernoulli likelihood of grey values is not a density.
@@ -93,7 +102,7 @@ def kl_to_prior(mu: Tensor, log_std: Tensor) -> Tensor:
     """``D_KL(N(mu, diag sigma^2) || N(0, I)) = sum_j [(mu_j^2 + sigma_j^2)/2 - log sigma_j - 1/2]``.
 
     The analytic KL of the slides' ELBO, per data point, summed over the latent dimensions
-    (the case ``p = N(0, I)`` of :func:`course_utils.lvm.gaussian_kl`). Reference of Exercise 3.3.
+    (the case ``p = N(0, I)`` of :func:`course_utils.lvm.gaussian_kl`). Part of Exercise 3.1.
     mu, log_std: (..., d). Returns (...).
     """
     return (0.5 * (mu**2 + torch.exp(2.0 * log_std)) - log_std - 0.5).sum(-1)
@@ -104,13 +113,78 @@ def negative_elbo(model: VAE, x: Tensor, beta: float = 1.0) -> Tensor:
 
     One reparameterized sample ``z_i = mu_phi(x_i) + eps_i sigma_phi(x_i)`` per data point
     (slide "The variational autoencoder"); ``beta = 1`` is the negative ELBO, other values give
-    the beta-VAE objective. Reference of Exercise 3.4.
+    the beta-VAE objective.
     x: (N, D) binary. Returns a scalar tensor, differentiable w.r.t. theta and phi.
     """
     mu, log_std = model.encode(x)
     z = reparameterize(mu, log_std)
     logits = model.decode(z)
     return (-bernoulli_log_likelihood(x, logits) + beta * kl_to_prior(mu, log_std)).mean()
+
+
+def training_step(
+    model: VAE,
+    optimizer: torch.optim.Optimizer,
+    x: Tensor,
+    beta: float = 1.0,
+    *,
+    eps: Tensor | None = None,
+) -> tuple[float, float, float]:
+    """One step of the slides' loop on a minibatch: encode, reparameterize, decode, loss,
+    backward, optimizer step. Reference of Exercise 3.1.
+
+    The loss is :func:`negative_elbo`'s, ``mean_i [-log p_theta(x_i|z_i) + beta KL_i]`` with
+    ``z_i = mu_phi(x_i) + eps_i sigma_phi(x_i)`` (``eps`` (N, d), drawn by ``torch.randn_like``
+    unless given); the gradients of the previous step are cleared first. x: (N, D) binary.
+    Returns the floats ``(loss, reconstruction, kl)``: the loss before the step and the batch
+    means of ``log p_theta(x_i|z_i)`` and of ``D_KL(q_phi(z|x_i) || p(z))``.
+    """
+    mu, log_std = model.encode(x)
+    z = reparameterize(mu, log_std, eps)
+    log_likelihood = bernoulli_log_likelihood(x, model.decode(z))  # (N,)
+    kl = kl_to_prior(mu, log_std)  # (N,)
+    loss = (-log_likelihood + beta * kl).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item(), log_likelihood.mean().item(), kl.mean().item()
+
+
+def score_function_loss(
+    model: VAE, x: Tensor, beta: float = 1.0, *, eps: Tensor | None = None
+) -> Tensor:
+    """A surrogate loss whose gradient is the score-function (policy-gradient) estimate of the
+    gradient of :func:`negative_elbo`. Reference of Exercise 3.2.
+
+    One sample ``z_i ~ q_phi(z|x_i)`` per image, drawn WITHOUT a gradient path (``eps`` as in
+    :func:`training_step`); the encoder learns the reconstruction term only through the score
+    (slide "How to calculate grad_phi L_i", with the analytic KL instead of the entropy)::
+
+        mean_i [ -log p_theta(x_i|z_i) - sg(log p_theta(x_i|z_i)) log q_phi(z_i|x_i) + beta KL_i ]
+
+    (sg: stop gradient). Its gradient w.r.t. theta is that of the negative ELBO; w.r.t. phi it is
+    ``-mean_i log p_theta(x_i|z_i) grad_phi log q_phi(z_i|x_i) + beta grad_phi KL_i``, unbiased
+    like the reparameterization gradient but far noisier. Its value is not the loss.
+    x: (N, D) binary. Returns a scalar tensor.
+    """
+    mu, log_std = model.encode(x)
+    z = reparameterize(mu, log_std, eps).detach()  # a sample, no path back to phi
+    log_likelihood = bernoulli_log_likelihood(x, model.decode(z))  # (N,), differentiable in theta
+    log_q = torch.distributions.Normal(mu, torch.exp(log_std)).log_prob(z).sum(-1)  # (N,)
+    surrogate = -log_likelihood - log_likelihood.detach() * log_q
+    return (surrogate + beta * kl_to_prior(mu, log_std)).mean()
+
+
+def importance_weighted_bound(model: VAE, x: Tensor, eps: Tensor) -> Tensor:
+    """``log 1/k sum_j w_j``, ``w_j = p_theta(x, z_j) / q_phi(z_j|x)``, at ``z_j = mu + eps_j sigma``.
+
+    One draw of the importance-weighted bound ``L_k`` for given noise, computed with a
+    log-sum-exp (the weights of a 64-pixel image are around e^-20 and underflow for confident
+    decoders). Reference of Exercise 3.4. x: (N, D) binary; eps: (k, N, d). Returns (N,).
+    """
+    mu, log_std = model.encode(x)
+    log_w = log_importance_weights(model, x, mu, log_std, eps)  # (k, N)
+    return torch.logsumexp(log_w, dim=0) - math.log(eps.shape[0])
 
 
 def _standard_normal(shape: tuple, like: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -292,6 +366,7 @@ def train_vae(
     *,
     x_test: Tensor | None = None,
     loss_fn: LossFn | None = None,
+    step_fn: StepFn | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
     desc: str = "training the VAE",
@@ -300,7 +375,8 @@ def train_vae(
 
     The slides' loop: for each minibatch, ``loss = loss_fn(model, x, beta)`` (default
     :func:`negative_elbo`: one reparameterized z per image, analytic KL), then one Adam step on
-    theta and phi together. The seed fixes the initialisation, the minibatches and the noise
+    theta and phi together; or, with ``step_fn(model, optimizer, x, beta) -> (loss, ...)`` (e.g.
+    :func:`training_step`), that whole step. The seed fixes the initialisation, the minibatches and the noise
     (global torch RNG, so a ``loss_fn`` that samples with ``torch.randn_like`` sees the same
     noise as the reference); the run is deterministic on the CPU. Trains on ``device``
     (default :func:`get_device`) with ``config.num_threads`` torch threads (one thread beats two
@@ -311,11 +387,13 @@ def train_vae(
     previous_threads = torch.get_num_threads()
     configure_threads(config.num_threads)
     try:
+        if loss_fn is not None and step_fn is not None:
+            raise ValueError("give a loss_fn or a step_fn, not both")
         return _train(
             x_train,
             config,
             x_test,
-            loss_fn or negative_elbo,
+            step_fn or _step_of(loss_fn or negative_elbo),
             torch.device(device) if device is not None else get_device(),
             progress,
             desc,
@@ -324,11 +402,24 @@ def train_vae(
         torch.set_num_threads(previous_threads)
 
 
+def _step_of(loss_fn: LossFn) -> StepFn:
+    """The training step that minimises ``loss_fn`` (zero_grad, backward, step)."""
+
+    def step(model: VAE, optimizer: torch.optim.Optimizer, x: Tensor, beta: float) -> tuple:
+        loss = loss_fn(model, x, beta)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return (loss.item(),)
+
+    return step
+
+
 def _train(
     x_train: Tensor,
     config: VAEConfig,
     x_test: Tensor | None,
-    loss_fn: LossFn,
+    step_fn: StepFn,
     device: torch.device,
     progress: bool,
     desc: str,
@@ -370,13 +461,10 @@ def _train(
         batch = x_train[order[position : position + config.batch_size].to(device)]
         position += config.batch_size
         warmup = min(1.0, (step + 1) / config.kl_warmup_steps) if config.kl_warmup_steps else 1.0
-        loss = loss_fn(model, batch, config.beta * warmup)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        loss = step_fn(model, optimizer, batch, config.beta * warmup)[0]
         if scheduler is not None:
             scheduler.step()
-        history["loss"].append(loss.item())
+        history["loss"].append(float(loss))
     evaluate(config.steps)
     bar.close()
     seconds = time.perf_counter() - start

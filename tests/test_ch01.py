@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -20,9 +19,11 @@ from hypothesis import strategies as st
 from course_utils import lvm
 from course_utils.checks import ExerciseError, ExerciseNotAttempted
 from course_utils.checks.ch01 import (
+    _cubature,
     check_elbo_mc,
-    check_gaussian_entropy,
     check_gaussian_kl,
+    check_mean_field_variances,
+    check_ml_step,
     check_vi_step,
 )
 
@@ -242,100 +243,14 @@ def test_grid_is_only_for_small_latent_dimensions():
         model.latent_grid()
 
 
-# ============================================================== grader tests: Exercise 1.1
-
 C = HALF_LOG_2PI_E
-
-
-def entropy_sign(ls):
-    return -(C + ls).sum(-1)
-
-
-def entropy_std_for_log_std(ls):
-    return (C + torch.exp(ls)).sum(-1)
-
-
-def entropy_log_of_log_std(ls):
-    return (C + torch.log(ls)).sum(-1)
-
-
-def entropy_log_std_as_sigma(ls):
-    return (0.5 * torch.log(2 * math.pi * math.e * ls**2)).sum(-1)
-
-
-def entropy_log_variance(ls):
-    return (C + 2 * ls).sum(-1)
-
-
-def entropy_no_e(ls):
-    return (0.5 * math.log(2 * math.pi) + ls).sum(-1)
-
-
-def entropy_sum_batch_axis(ls):
-    return (C + ls).sum(0)
-
-
-def entropy_mean_latent(ls):
-    return (C + ls).mean(-1)
-
-
-def entropy_no_reduction(ls):
-    return C + ls
-
-
-def entropy_sum_all(ls):
-    return (C + ls).sum()
-
-
-def entropy_nan(ls):
-    out = (C + ls).sum(-1)
-    return out * float("nan")
-
-
-def entropy_numpy(ls):
-    return np.sum(HALF_LOG_2PI_E + np.asarray(ls), axis=-1)
 
 
 def not_implemented(*args):
     raise NotImplementedError("Exercise 1.x: replace this line with your code")
 
 
-def entropy_torch_distributions(ls):
-    return torch.distributions.Normal(torch.zeros_like(ls), ls.exp()).entropy().sum(-1)
-
-
-def test_entropy_check_accepts_reference_and_alternatives(capsys):
-    check_gaussian_entropy(lvm.gaussian_entropy)
-    check_gaussian_entropy(entropy_numpy)
-    check_gaussian_entropy(entropy_torch_distributions)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines == [lines[0]] * 3 and lines[0].startswith("Exercise 1.1 passed: ")
-
-
-@pytest.mark.parametrize(
-    "wrong, message",
-    [
-        (entropy_sign, "wrong sign"),
-        (entropy_std_for_log_std, r"you used sigma = exp\(log_std\) where log sigma belongs"),
-        (entropy_log_of_log_std, "you took the log of log_std"),
-        (entropy_log_std_as_sigma, "you treated log_std as sigma"),
-        (entropy_log_variance, r"log sigma\^2 = 2 log_std"),
-        (entropy_no_e, r"left out the \+1/2 that comes from the e"),
-        (entropy_sum_batch_axis, r"summed over the batch axis \(axis 0\)"),
-        (entropy_mean_latent, "averaged over the latent dimensions"),
-        (entropy_no_reduction, "one entropy per latent dimension"),
-        (entropy_sum_all, "reduced over every axis"),
-        (entropy_nan, "non-finite"),
-    ],
-)
-def test_entropy_check_rejects(wrong, message):
-    with pytest.raises(ExerciseError, match=message) as info:
-        check_gaussian_entropy(wrong)
-    assert not isinstance(info.value, ExerciseNotAttempted)
-    assert str(info.value).startswith("Exercise 1.1")
-
-
-# ============================================================== grader tests: Exercise 1.2
+# ============================================================== grader tests: Exercise 1.1
 
 
 def kl_reference(mq, lq, mp, lp):
@@ -393,7 +308,7 @@ def test_kl_check_accepts_reference(capsys):
     check_gaussian_kl(kl_reference)
     check_gaussian_kl(kl_torch_distributions)
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [lines[0]] * 3 and lines[0].startswith("Exercise 1.2 passed: ")
+    assert lines == [lines[0]] * 3 and lines[0].startswith("Exercise 1.1 passed: ")
 
 
 @pytest.mark.parametrize(
@@ -416,7 +331,7 @@ def test_kl_check_rejects(wrong, message):
         check_gaussian_kl(wrong)
 
 
-# ============================================================== grader tests: Exercise 1.3
+# ============================================================== grader tests: Exercise 1.2
 
 
 def _entropy(ls):
@@ -465,6 +380,28 @@ def elbo_at_mean(log_joint, x, mu, ls, eps):
     return log_joint(x, mu) + _entropy(ls)
 
 
+def elbo_entropy_of_sigma(log_joint, x, mu, ls, eps):  # sigma where log sigma belongs
+    return log_joint(x, mu + torch.exp(ls) * eps).mean(0) + (C + torch.exp(ls)).sum(-1)
+
+
+def elbo_entropy_of_log_variance(log_joint, x, mu, ls, eps):
+    return log_joint(x, mu + torch.exp(ls) * eps).mean(0) + (C + 2 * ls).sum(-1)
+
+
+def elbo_entropy_without_e(log_joint, x, mu, ls, eps):
+    return log_joint(x, mu + torch.exp(ls) * eps).mean(0) + (0.5 * math.log(2 * math.pi) + ls).sum(
+        -1
+    )
+
+
+def elbo_entropy_without_constant(log_joint, x, mu, ls, eps):
+    return log_joint(x, mu + torch.exp(ls) * eps).mean(0) + ls.sum(-1)
+
+
+def elbo_entropy_mean_over_dims(log_joint, x, mu, ls, eps):
+    return log_joint(x, mu + torch.exp(ls) * eps).mean(0) + (C + ls).mean(-1)
+
+
 def elbo_nan(log_joint, x, mu, ls, eps):
     return elbo_reference(log_joint, x, mu, ls, eps) * torch.sqrt(-torch.ones(()))
 
@@ -473,7 +410,7 @@ def test_elbo_check_accepts_reference(capsys):
     check_elbo_mc(lvm.elbo_monte_carlo)
     check_elbo_mc(elbo_reference)
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [lines[0]] * 2 and lines[0].startswith("Exercise 1.3 passed: ")
+    assert lines == [lines[0]] * 2 and lines[0].startswith("Exercise 1.2 passed: ")
 
 
 @pytest.mark.parametrize(
@@ -488,6 +425,14 @@ def test_elbo_check_accepts_reference(capsys):
         (elbo_mean_data_axis, r"averaged over the data points \(axis 1\) instead of the samples"),
         (elbo_no_sample_mean, r"one value per sample and data point \(S, N\)"),
         (elbo_at_mean, "at the mean mu instead of at the samples"),
+        (
+            elbo_entropy_of_sigma,
+            r"your entropy uses sigma = exp\(log_std\) where log sigma belongs",
+        ),
+        (elbo_entropy_of_log_variance, r"log sigma\^2 = 2 log_std where log sigma belongs"),
+        (elbo_entropy_without_e, r"left out the \+1/2 that comes from the e"),
+        (elbo_entropy_without_constant, r"dropped the entropy's constant 1/2 log\(2 pi e\)"),
+        (elbo_entropy_mean_over_dims, "averaged the entropy over the latent dimensions"),
         (elbo_nan, "non-finite"),
     ],
 )
@@ -496,7 +441,7 @@ def test_elbo_check_rejects(wrong, message):
         check_elbo_mc(wrong)
 
 
-# ============================================================== grader tests: Exercise 1.4
+# ============================================================== grader tests: Exercise 1.3
 
 
 def step_reference(elbo_fn, mu, log_std, lr):
@@ -572,7 +517,7 @@ def test_vi_step_check_accepts_reference(capsys):
     check_vi_step(lvm.vi_gradient_step)
     check_vi_step(step_reference)
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [lines[0]] * 2 and lines[0].startswith("Exercise 1.4 passed: ")
+    assert lines == [lines[0]] * 2 and lines[0].startswith("Exercise 1.3 passed: ")
 
 
 @pytest.mark.parametrize(
@@ -596,20 +541,238 @@ def test_vi_step_check_rejects(wrong, message):
         check_vi_step(wrong)
 
 
-# ======================================================================= all checks
+# ============================================================== Exercise 1.4: the question
+
+
+def test_question_accepts_b_in_any_spelling(capsys):
+    for answer in ("b", "B", " (b) "):
+        check_mean_field_variances(answer)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("Exercise 1.4 passed: (b)")
 
 
 @pytest.mark.parametrize(
-    "check", [check_gaussian_entropy, check_gaussian_kl, check_elbo_mc, check_vi_step]
+    "wrong, message",
+    [
+        ("a", "moment matching"),
+        ("c", "Covering p's mass is what D_KL"),
+        ("d", "the means are exact"),
+        ("e", 'one of the strings "a", "b", "c" or "d"'),
+        (2, "as a string"),
+    ],
 )
+def test_question_explains_each_wrong_choice(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_mean_field_variances(wrong)
+
+
+def test_the_answer_is_what_the_notebook_measures():
+    """Per-datapoint VI with a diagonal q on a correlated posterior: exact means, variances
+    1 / diag(precision) < marginal variances, and KL = -1/2 log(1 - rho^2)."""
+    model = lvm.LinearGaussianLVM.random(2, 5, noise_std=0.5, seed=3)
+    x, _ = model.sample(4, torch.Generator().manual_seed(0))
+    zeros = torch.zeros(4, 2, dtype=F64)
+    mu, ls = lvm.fit_per_datapoint_vi(
+        functools.partial(model.elbo, x), zeros, zeros, n_steps=300, lr=0.05
+    )
+    mean, cov = model.posterior(x)
+    precision = model.posterior_precision()
+    torch.testing.assert_close(mu, mean, rtol=0, atol=1e-10)
+    torch.testing.assert_close(torch.exp(2 * ls[0]), 1 / precision.diagonal(), rtol=1e-8, atol=0)
+    assert (torch.exp(2 * ls[0]) < cov.diagonal()).all()
+    rho = cov[0, 1] / cov.diagonal().prod().sqrt()
+    kl = model.kl_to_posterior(x, mu, ls)
+    torch.testing.assert_close(kl, (-0.5 * torch.log(1 - rho**2)).expand(4), rtol=1e-8, atol=1e-12)
+
+
+# ============================================================== lvm: learning theta (Exercise 1.5)
+
+
+def test_cubature_noise_gives_the_exact_elbo_of_the_linear_model(linear):
+    model, x, mu, ls = linear
+    eps = _cubature(*mu.shape)
+    torch.testing.assert_close(
+        lvm.elbo_monte_carlo(model.log_joint, x, mu, ls, eps), model.elbo(x, mu, ls)
+    )
+
+
+def _average_log_likelihood(W, b, log_s, x):
+    cov = W @ W.T + torch.exp(2 * log_s) * torch.eye(W.shape[0], dtype=F64)
+    return torch.distributions.MultivariateNormal(b, covariance_matrix=cov).log_prob(x).mean()
+
+
+@pytest.mark.parametrize("d, D, seed", [(1, 3, 0), (2, 5, 1), (3, 6, 2)])
+def test_ppca_maximum_likelihood_is_a_maximum(d, D, seed):
+    true = lvm.LinearGaussianLVM.random(d, D, noise_std=0.6, seed=seed)
+    x, _ = true.sample(300, torch.Generator().manual_seed(seed))
+    ml = lvm.ppca_maximum_likelihood(x, d)
+    theta = [ml.W.clone(), ml.b.clone(), torch.tensor(math.log(ml.noise_std), dtype=F64)]
+    theta = [t.requires_grad_(True) for t in theta]
+    best = _average_log_likelihood(*theta, x)
+    torch.testing.assert_close(best, ml.log_evidence(x).mean())
+    for grad in torch.autograd.grad(best, theta):
+        assert grad.abs().max() < 1e-8
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        moved = [t.detach() + 0.05 * torch.randn(t.shape, generator=gen, dtype=F64) for t in theta]
+        assert _average_log_likelihood(*moved, x) < best
+    rotation, _ = torch.linalg.qr(torch.randn(d, d, generator=gen, dtype=F64))
+    rotated = lvm.LinearGaussianLVM(ml.W @ rotation, ml.b, ml.noise_std)
+    torch.testing.assert_close(rotated.log_evidence(x), ml.log_evidence(x))
+    assert true.log_evidence(x).mean() <= best  # the generating model fits these data worse
+
+
+def test_ml_gradient_step_is_ascent_on_the_average_for_theta_and_the_sum_for_q():
+    model = lvm.LinearGaussianLVM.random(2, 4, noise_std=0.7, seed=6)
+    x, _ = model.sample(5, torch.Generator().manual_seed(0))
+    mu, ls = _randn(5, 2, seed=1), _randn(5, 2, seed=2, scale=0.5)
+    log_s = torch.tensor(math.log(0.7), dtype=F64)
+    eps = _cubature(5, 2)  # the exact ELBO: compare with the closed form's gradients
+    new = lvm.ml_gradient_step(x, model.W, model.b, log_s, mu, ls, eps, 0.1, 0.01)
+    W, b = model.W.clone().requires_grad_(True), model.b.clone().requires_grad_(True)
+    elbo = lvm.LinearGaussianLVM(W, b, 0.7).elbo(x, mu, ls)
+    g_W, g_b = torch.autograd.grad(elbo.mean(), [W, b])
+    torch.testing.assert_close(new[0], model.W + 0.1 * g_W)
+    torch.testing.assert_close(new[1], model.b + 0.1 * g_b)
+    new_mu, new_ls = lvm.vi_gradient_step(functools.partial(model.elbo, x), mu, ls, 0.01)
+    torch.testing.assert_close(new[3], new_mu)
+    torch.testing.assert_close(new[4], new_ls)
+    # d/dlog s of the average ELBO = -D + E_q|x - W z - b|^2 / s^2 (averaged over i)
+    z = mu + ls.exp() * eps
+    residual = ((x - z @ model.W.T - model.b) ** 2).sum(-1).mean(0).mean()
+    torch.testing.assert_close(new[2], log_s + 0.1 * (-4 + residual / 0.49))
+    assert not any(t.requires_grad for t in new)
+
+
+# ============================================================== grader tests: Exercise 1.5
+
+
+def ml_step_reference(x, W, b, log_s, mu, log_std, eps, lr_theta, lr_q):
+    """Written like a student: torch.distributions, one backward on the sum, theta's gradient / N."""
+    params = [t.detach().clone().requires_grad_(True) for t in (W, b, log_s, mu, log_std)]
+    W, b, log_s, mu, log_std = params
+    z = mu + log_std.exp() * eps
+    normal = torch.distributions.Normal
+    log_lik = normal(z @ W.T + b, log_s.exp()).log_prob(x).sum(-1)
+    log_prior = normal(0.0, 1.0).log_prob(z).sum(-1)
+    entropy = normal(mu, log_std.exp()).entropy().sum(-1)
+    ((log_lik + log_prior).mean(0) + entropy).sum().backward()
+    n = x.shape[0]
+    with torch.no_grad():
+        return (
+            W + lr_theta * W.grad / n,
+            b + lr_theta * b.grad / n,
+            log_s + lr_theta * log_s.grad / n,
+            mu + lr_q * mu.grad,
+            log_std + lr_q * log_std.grad,
+        )
+
+
+def _student(elbo_of, theta_reduce=torch.mean, q_reduce=torch.sum, sign=1.0, detach=True):
+    """A student's step whose ELBO is elbo_of(x, W, b, log_s, mu, log_std, eps) -> (N,)."""
+
+    def step(x, W, b, log_s, mu, log_std, eps, lr_theta, lr_q):
+        theta = [t.detach().requires_grad_(True) for t in (W, b, log_s)]
+        q = [t.detach().requires_grad_(True) for t in (mu, log_std)]
+        elbo = elbo_of(x, *theta, *q, eps)
+        g_theta = torch.autograd.grad(theta_reduce(elbo), theta, retain_graph=True)
+        g_q = torch.autograd.grad(q_reduce(elbo), q)
+        out = [p + sign * lr_theta * g for p, g in zip(theta, g_theta, strict=True)]
+        out += [p + sign * lr_q * g for p, g in zip(q, g_q, strict=True)]
+        return tuple(o.detach() if detach else o for o in out)
+
+    return step
+
+
+def _elbo_of(x, W, b, log_s, mu, log_std, eps, entropy=1.0, norm=1.0, prior=1.0):
+    z = mu + log_std.exp() * eps
+    residual = x - z @ W.T - b
+    log_lik = -0.5 * (residual**2).sum(-1) / torch.exp(2 * log_s) - norm * x.shape[-1] * log_s
+    log_prior = -0.5 * (z**2).sum(-1)
+    return (log_lik + prior * log_prior).mean(0) + entropy * (C + log_std).sum(-1)
+
+
+def _alternating(x, W, b, log_s, mu, log_std, eps, lr_theta, lr_q):
+    """q first (with vi_step), then theta at the new q: accepted as a correct variant."""
+    mu, log_std = lvm.vi_gradient_step(
+        lambda m, s: _elbo_of(x, W, b, log_s, m, s, eps), mu, log_std, lr_q
+    )
+    theta = [t.detach().requires_grad_(True) for t in (W, b, log_s)]
+    grads = torch.autograd.grad(_elbo_of(x, *theta, mu, log_std, eps).mean(), theta)
+    return (*[(p + lr_theta * g).detach() for p, g in zip(theta, grads, strict=True)], mu, log_std)
+
+
+def test_ml_step_check_accepts_reference_and_variants(capsys):
+    check_ml_step(lvm.ml_gradient_step)
+    check_ml_step(ml_step_reference)
+    check_ml_step(_student(_elbo_of))
+    check_ml_step(_alternating)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [lines[0]] * 4 and lines[0].startswith("Exercise 1.5 passed: ")
+
+
+def _no_entropy(*a):
+    return _elbo_of(*a, entropy=0.0)
+
+
+def _no_norm(*a):
+    return _elbo_of(*a, norm=0.0)
+
+
+def _no_prior(*a):
+    return _elbo_of(*a, prior=0.0)
+
+
+def _detached_z(x, W, b, log_s, mu, log_std, eps):
+    z = (mu + log_std.exp() * eps).detach()
+    residual = x - z @ W.T - b
+    log_lik = -0.5 * (residual**2).sum(-1) / torch.exp(2 * log_s) - x.shape[-1] * log_s
+    return (log_lik - 0.5 * (z**2).sum(-1)).mean(0) + (C + log_std + 0 * mu).sum(-1)
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (_student(_no_entropy), r"the entropy H\(q_i\) is missing"),
+        (_student(_elbo_of, theta_reduce=lambda v: v[0]), "ELBO of one data point only"),
+        (_student(_elbo_of, sign=-1.0), "you stepped downhill on everything"),
+        (_student(_elbo_of, theta_reduce=torch.sum), "your theta step is N times too large"),
+        (_student(_elbo_of, q_reduce=torch.mean), "your q_i steps are N times too small"),
+        (_student(_no_norm), "lacks its normalizer -D log s"),
+        (_student(_no_prior), r"log p\(z\) is missing"),
+        (_student(_detached_z), "your q_i steps see only the entropy"),
+        (_student(_elbo_of, detach=False), "still require grad"),
+    ],
+)
+def test_ml_step_check_rejects(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_ml_step(wrong)
+
+
+def test_ml_step_outcome_check_catches_a_step_that_stalls():
+    """A step that matches on every case but not in a long run is caught by the outcome check."""
+    calls = {"n": 0}
+
+    def stalls(*args):
+        calls["n"] += 1
+        return (
+            lvm.ml_gradient_step(*args) if calls["n"] <= 6 else tuple(a.clone() for a in args[1:6])
+        )
+
+    with pytest.raises(ExerciseError, match="below the closed-form maximum"):
+        check_ml_step(stalls)
+
+
+# ======================================================================= all checks
+
+
+@pytest.mark.parametrize("check", [check_gaussian_kl, check_elbo_mc, check_vi_step, check_ml_step])
 def test_not_attempted(check):
     with pytest.raises(ExerciseNotAttempted, match="is not attempted yet"):
         check(not_implemented)
 
 
-@pytest.mark.parametrize(
-    "check", [check_gaussian_entropy, check_gaussian_kl, check_elbo_mc, check_vi_step]
-)
+@pytest.mark.parametrize("check", [check_gaussian_kl, check_elbo_mc, check_vi_step, check_ml_step])
 def test_a_crash_names_the_input(check):
     def crashes(*args):
         raise ValueError("boom")
@@ -618,9 +781,7 @@ def test_a_crash_names_the_input(check):
         check(crashes)
 
 
-@pytest.mark.parametrize(
-    "check", [check_gaussian_entropy, check_gaussian_kl, check_elbo_mc, check_vi_step]
-)
+@pytest.mark.parametrize("check", [check_gaussian_kl, check_elbo_mc, check_vi_step, check_ml_step])
 def test_forgotten_return(check):
     with pytest.raises(ExerciseError, match=r"returned None|returned a NoneType"):
         check(lambda *args: None)
@@ -637,21 +798,33 @@ def test_monte_carlo_entropy_is_called_valid_in_general():
 
 
 def test_float32_answers_are_accepted(capsys):
-    check_gaussian_entropy(lambda ls: (C + ls.float()).sum(-1))
     check_gaussian_kl(lambda *args: kl_reference(*(a.float() for a in args)))
+    check_elbo_mc(
+        lambda lj, x, mu, ls, eps: elbo_reference(lj, x, mu.float(), ls.float(), eps.float())
+    )
 
     def step_float32(elbo_fn, mu, log_std, lr):
         return step_reference(elbo_fn, mu.float(), log_std.float(), lr)
 
     check_vi_step(step_float32)
     lines = capsys.readouterr().out.splitlines()
-    assert [line[:14] for line in lines] == ["Exercise 1.1 p", "Exercise 1.2 p", "Exercise 1.4 p"]
+
+    def ml_step_float32(*args):
+        return ml_step_reference(*(a.float() if torch.is_tensor(a) else a for a in args))
+
+    check_ml_step(ml_step_float32)
+    assert [line[:14] for line in lines + capsys.readouterr().out.splitlines()] == [
+        "Exercise 1.1 p",
+        "Exercise 1.2 p",
+        "Exercise 1.3 p",
+        "Exercise 1.5 p",
+    ]
 
 
 def test_a_kept_axis_of_size_one_gets_the_shape_hint_even_where_d_is_1():
     """On the d=1 input a keepdims answer equals the per-dimension terms: no mistake is named."""
     with pytest.raises(ExerciseError, match="An extra axis of size 1"):
-        check_gaussian_entropy(lambda ls: (C + ls).sum(-1, keepdim=True))
+        check_gaussian_kl(lambda *args: kl_reference(*args)[..., None])
 
 
 def test_the_checks_leave_the_global_random_state_alone():
@@ -659,10 +832,10 @@ def test_the_checks_leave_the_global_random_state_alone():
     expected = torch.rand(3)
     torch.manual_seed(123)
     for check, reference in [
-        (check_gaussian_entropy, lvm.gaussian_entropy),
         (check_gaussian_kl, lvm.gaussian_kl),
         (check_elbo_mc, lvm.elbo_monte_carlo),
         (check_vi_step, lvm.vi_gradient_step),
+        (check_ml_step, lvm.ml_gradient_step),
     ]:
         check(reference)
     torch.testing.assert_close(torch.rand(3), expected)

@@ -1,7 +1,11 @@
-"""Chapter 03 grader tests: every check of course_utils.checks.ch03 accepts the reference (and
-equivalent rewrites) and rejects each typical wrong answer with its own message."""
+"""Chapter 03 grader tests: every check of course_utils.checks.ch03 accepts the reference and
+equivalent rewrites (any way of drawing the noise included) and rejects each typical wrong answer,
+written as a student would write it, with its own message."""
 
 from __future__ import annotations
+
+import copy
+import math
 
 import pytest
 import torch
@@ -10,11 +14,13 @@ import torch.nn.functional as F
 from course_utils import vae
 from course_utils.checks import ExerciseError, ExerciseNotAttempted
 from course_utils.checks.ch03 import (
-    check_bernoulli_log_likelihood,
-    check_kl_to_prior,
-    check_negative_elbo,
-    check_reparameterize,
+    check_importance_weighted_bound,
+    check_race_prediction,
+    check_score_function_loss,
+    check_training_step,
 )
+
+CHECKS = [check_training_step, check_score_function_loss, check_importance_weighted_bound]
 
 
 def _not_attempted(*args, **kwargs):
@@ -32,10 +38,7 @@ def _rejects(check, fn, *fragments):
     return message
 
 
-@pytest.mark.parametrize(
-    "check",
-    [check_reparameterize, check_bernoulli_log_likelihood, check_kl_to_prior, check_negative_elbo],
-)
+@pytest.mark.parametrize("check", CHECKS)
 def test_not_attempted_and_not_callable(check):
     with pytest.raises(ExerciseNotAttempted, match="not attempted yet"):
         check(_not_attempted)
@@ -47,415 +50,67 @@ def test_checks_leave_the_global_random_state_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    check_reparameterize(vae.reparameterize)
-    check_negative_elbo(vae.negative_elbo)
+    check_training_step(vae.training_step)
+    check_score_function_loss(vae.score_function_loss)
     torch.testing.assert_close(torch.rand(3), expected)
 
 
 # ------------------------------------------------------------------------- Exercise 3.1
 
 
-def test_reparameterize_accepts_reference_and_rewrites(capsys):
-    check_reparameterize(vae.reparameterize)
-    check_reparameterize(
-        lambda mu, log_std: torch.distributions.Normal(mu, log_std.exp()).rsample()
-    )
-    check_reparameterize(lambda mu, log_std: mu + torch.exp(log_std) * torch.randn(mu.shape))
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and all(line.startswith("Exercise 3.1 passed: ") for line in lines)
-    assert len(set(lines)) == 1  # deterministic
-
-
-def _sigma(log_std):
-    return torch.exp(log_std)
-
-
-REPARAM_MISTAKES = [
-    (
-        "detach",
-        lambda mu, ls: (mu + _sigma(ls) * torch.randn_like(mu)).detach(),
-        ["gradient path is cut"],
-    ),
-    (
-        "distributions .sample()",
-        lambda mu, ls: torch.distributions.Normal(mu, _sigma(ls)).sample(),
-        ["gradient path is cut", ".sample()"],
-    ),
-    (
-        "torch.normal",
-        lambda mu, ls: torch.normal(mu, _sigma(ls)),
-        ["torch.normal(mu, std)", "zero"],
-    ),
-    ("no_grad", lambda mu, ls: _no_grad_sample(mu, ls), ["gradient path is cut"]),
-    (
-        "sigma detached",
-        lambda mu, ls: mu + _sigma(ls).detach() * torch.randn_like(mu),
-        ["no gradient reaches log_std"],
-    ),
-    (
-        "mu detached",
-        lambda mu, ls: mu.detach() + _sigma(ls) * torch.randn_like(mu),
-        ["no gradient reaches mu"],
-    ),
-    (
-        "log-variance",
-        lambda mu, ls: mu + torch.exp(0.5 * ls) * torch.randn_like(mu),
-        ["log-VARIANCE"],
-    ),
-    (
-        "variance",
-        lambda mu, ls: mu + torch.exp(2 * ls) * torch.randn_like(mu),
-        ["variance sigma^2"],
-    ),
-    (
-        "log_std as sigma",
-        lambda mu, ls: mu + ls * torch.randn_like(mu),
-        ["used log_std as the standard deviation"],
-    ),
-    ("uniform noise", lambda mu, ls: mu + _sigma(ls) * torch.rand_like(mu), ["uniform"]),
-    (
-        "shared noise",
-        lambda mu, ls: mu + _sigma(ls) * torch.randn(mu.shape[-1], dtype=mu.dtype),
-        ["same noise eps"],
-    ),
-    (
-        "noise per data point",
-        lambda mu, ls: mu + _sigma(ls) * torch.randn(*mu.shape[:-1], 1, dtype=mu.dtype),
-        ["every latent dimension got the same noise"],
-    ),
-    (
-        "wrong noise scale",
-        lambda mu, ls: mu + _sigma(ls) * 2 * torch.randn_like(mu),
-        ["standard normal"],
-    ),
-    ("seeded inside", lambda mu, ls: _seeded_sample(mu, ls), ["two calls returned the same z"]),
-    (
-        "returns numpy",
-        lambda mu, ls: (mu + _sigma(ls) * torch.randn_like(mu)).detach().numpy(),
-        ["as a torch tensor"],
-    ),
-    ("returns the mean", lambda mu, ls: mu * 1.0, ["z equals mu"]),
-    ("returns None", lambda mu, ls: None, ["forget the `return`"]),
-    ("wrong shape", lambda mu, ls: (mu + _sigma(ls) * torch.randn_like(mu))[None], ["has shape"]),
-    ("in place", lambda mu, ls: _in_place(mu, ls), ["changed its argument `log_std` in place"]),
-]
-
-
-def _no_grad_sample(mu, log_std):
-    with torch.no_grad():
-        return mu + _sigma(log_std) * torch.randn_like(mu)
-
-
-def _seeded_sample(mu, log_std):
-    generator = torch.Generator().manual_seed(0)
-    return mu + _sigma(log_std) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
-
-
-def _in_place(mu, log_std):
-    with torch.no_grad():
-        log_std.mul_(1.0000001)
-    return mu + _sigma(log_std) * torch.randn_like(mu)
-
-
-@pytest.mark.parametrize(
-    "fn, fragments", [m[1:] for m in REPARAM_MISTAKES], ids=[m[0] for m in REPARAM_MISTAKES]
-)
-def test_reparameterize_rejects(fn, fragments):
-    _rejects(check_reparameterize, fn, "Exercise 3.1", *fragments)
-
-
-# ------------------------------------------------------------------------- Exercise 3.2
-
-
-def _bce_naive(x, logits):
-    p = torch.sigmoid(logits)
-    return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(-1)
-
-
-def _clamped(eps):
-    def fn(x, logits):
-        p = torch.sigmoid(logits).clamp(eps, 1 - eps)
-        return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(-1)
-
-    return fn
-
-
-def test_bernoulli_accepts_reference_and_rewrites(capsys):
-    check_bernoulli_log_likelihood(vae.bernoulli_log_likelihood)
-    check_bernoulli_log_likelihood(
-        lambda x, lg: -F.binary_cross_entropy_with_logits(lg, x, reduction="none").sum(-1)
-    )
-    check_bernoulli_log_likelihood(
-        lambda x, lg: (x * F.logsigmoid(lg) + (1 - x) * F.logsigmoid(-lg)).sum(dim=-1)
-    )
-    check_bernoulli_log_likelihood(
-        lambda x, lg: torch.distributions.Bernoulli(logits=lg).log_prob(x).sum(-1)
-    )
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 4 and all(line.startswith("Exercise 3.2 passed: ") for line in lines)
-
-
-BERNOULLI_MISTAKES = [
-    ("naive log sigmoid", _bce_naive, ["not finite for extreme logits", "logsigmoid"]),
-    (
-        "logits as probabilities",
-        lambda x, lg: (x * torch.log(lg) + (1 - x) * torch.log(1 - lg)).sum(-1),
-        ["as if they were probabilities"],
-    ),
-    ("clamp 1e-7", _clamped(1e-7), ["clipped the probabilities to [1e-07"]),
-    ("clamp 1e-4 (no exact model)", _clamped(1e-4), ["you clipped the probability, the logits"]),
-    (
-        "torch BCE on probabilities",
-        lambda x, lg: -F.binary_cross_entropy(torch.sigmoid(lg), x, reduction="none").sum(-1),
-        ["F.binary_cross_entropy clips"],
-    ),
-    (
-        "clamped logits",
-        lambda x, lg: vae.bernoulli_log_likelihood(x, lg.clamp(-20, 20)),
-        ["clipped"],
-    ),
-    (
-        "sign (BCE)",
-        lambda x, lg: F.binary_cross_entropy_with_logits(lg, x, reduction="none").sum(-1),
-        ["binary cross-entropy, the NEGATIVE"],
-    ),
-    (
-        "mean over pixels",
-        lambda x, lg: -F.binary_cross_entropy_with_logits(lg, x, reduction="none").mean(-1),
-        ["averaged over the pixels"],
-    ),
-    (
-        "no reduction",
-        lambda x, lg: -F.binary_cross_entropy_with_logits(lg, x, reduction="none"),
-        ["one log-likelihood per pixel"],
-    ),
-    (
-        "sum over batch",
-        lambda x, lg: -F.binary_cross_entropy_with_logits(lg, x, reduction="none").sum(0),
-        ["batch axis (axis 0)"],
-    ),
-    (
-        "total sum",
-        lambda x, lg: -F.binary_cross_entropy_with_logits(lg, x, reduction="sum"),
-        ["every axis"],
-    ),
-    ("MSE", lambda x, lg: -((x - torch.sigmoid(lg)) ** 2).sum(-1), ["squared error"]),
-    (
-        "MSE on logits",
-        lambda x, lg: -((x - lg) ** 2).sum(-1),
-        ["squared error between x and the logits"],
-    ),
-    (
-        "missing zero term",
-        lambda x, lg: (x * F.logsigmoid(lg)).sum(-1),
-        ["pixels that are 0 is missing"],
-    ),
-    (
-        "swapped terms",
-        lambda x, lg: (x * F.logsigmoid(-lg) + (1 - x) * F.logsigmoid(lg)).sum(-1),
-        ["swapped the two terms"],
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    "fn, fragments", [m[1:] for m in BERNOULLI_MISTAKES], ids=[m[0] for m in BERNOULLI_MISTAKES]
-)
-def test_bernoulli_rejects(fn, fragments):
-    _rejects(check_bernoulli_log_likelihood, fn, "Exercise 3.2", *fragments)
-
-
-def test_bernoulli_reference_rejects_grey_values():
-    x = torch.tensor([[0.0, 1.0, 0.5]])
-    with pytest.raises(ValueError, match="binary x"):
-        vae.bernoulli_log_likelihood(x, torch.zeros(1, 3))
-
-
-# ------------------------------------------------------------------------- Exercise 3.3
-
-
-def test_kl_accepts_reference_and_rewrites(capsys):
-    check_kl_to_prior(vae.kl_to_prior)
-    check_kl_to_prior(lambda mu, ls: -0.5 * (1 + 2 * ls - mu**2 - torch.exp(2 * ls)).sum(-1))
-    check_kl_to_prior(
-        lambda mu, ls: torch.distributions.kl_divergence(
-            torch.distributions.Normal(mu, ls.exp()),
-            torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu)),
-        ).sum(-1)
-    )
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and all(line.startswith("Exercise 3.3 passed: ") for line in lines)
-
-
-def _kl_per_dim(mu, ls):
-    return 0.5 * (mu**2 + torch.exp(2 * ls)) - ls - 0.5
-
-
-KL_MISTAKES = [
-    ("sign", lambda mu, ls: -_kl_per_dim(mu, ls).sum(-1), ["negative of the right one"]),
-    (
-        "log-variance formula",
-        lambda mu, ls: -0.5 * (1 + ls - mu**2 - ls.exp()).sum(-1),
-        ["log-VARIANCE"],
-    ),
-    (
-        "sigma for variance",
-        lambda mu, ls: (0.5 * (mu**2 + ls.exp()) - ls - 0.5).sum(-1),
-        ["variance sigma^2"],
-    ),
-    (
-        "log_std as sigma",
-        lambda mu, ls: (0.5 * (mu**2 + ls**2) - torch.log(ls) - 0.5).sum(-1),
-        ["treated log_std as sigma"],
-    ),
-    (
-        "reverse KL",
-        lambda mu, ls: (ls + (1 + mu**2) / (2 * torch.exp(2 * ls)) - 0.5).sum(-1),
-        ["reverse direction"],
-    ),
-    ("missing mu^2", lambda mu, ls: (0.5 * torch.exp(2 * ls) - ls - 0.5).sum(-1), ["mean term"]),
-    ("missing -1/2", lambda mu, ls: (0.5 * (mu**2 + torch.exp(2 * ls)) - ls).sum(-1), ["-1/2"]),
-    ("sum over batch", lambda mu, ls: _kl_per_dim(mu, ls).sum(0), ["summed over the batch axis"]),
-    (
-        "mean over latent dims",
-        lambda mu, ls: _kl_per_dim(mu, ls).mean(-1),
-        ["averaged over the latent"],
-    ),
-    ("no reduction", _kl_per_dim, ["one KL divergence per latent dimension"]),
-    ("total sum", lambda mu, ls: _kl_per_dim(mu, ls).sum(), ["every axis"]),
-]
-
-
-@pytest.mark.parametrize(
-    "fn, fragments", [m[1:] for m in KL_MISTAKES], ids=[m[0] for m in KL_MISTAKES]
-)
-def test_kl_rejects(fn, fragments):
-    _rejects(check_kl_to_prior, fn, "Exercise 3.3", *fragments)
-
-
-# ------------------------------------------------------------------------- Exercise 3.4
-
-
-def test_negative_elbo_accepts_reference_and_rewrites(capsys):
-    def via_forward(model, x, beta=1.0):
-        logits, mu, log_std = model(x)
-        return (
-            -vae.bernoulli_log_likelihood(x, logits) + beta * vae.kl_to_prior(mu, log_std)
-        ).mean()
-
-    def via_rsample(model, x, beta=1.0):
-        mu, log_std = model.encode(x)
-        z = torch.distributions.Normal(mu, log_std.exp()).rsample()
-        recon = F.binary_cross_entropy_with_logits(model.decode(z), x, reduction="sum") / len(x)
-        return recon + beta * vae.kl_to_prior(mu, log_std).mean()
-
-    for fn in (vae.negative_elbo, via_forward, via_rsample):
-        check_negative_elbo(fn)
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3 and all(line.startswith("Exercise 3.4 passed: ") for line in lines)
-
-
-def _loss(
+def _step(
     model,
+    optimizer,
     x,
-    beta,
+    beta=1.0,
     *,
-    sample=vae.reparameterize,
-    recon_scale=1.0,
-    kl_sign=1.0,
-    kl_weight=None,
-    reduce=torch.mean,
-    kl_fn=vae.kl_to_prior,
+    sample=lambda mu, log_std: mu + torch.randn_like(mu) * log_std.exp(),
     loglik=vae.bernoulli_log_likelihood,
+    kl_fn=vae.kl_to_prior,
+    order="zbs",
+    sign=1.0,
+    returns=None,
 ):
+    """A student's training step; the keywords write the mistakes."""
     mu, log_std = model.encode(x)
-    z = sample(mu, log_std)
-    recon = -loglik(x, model.decode(z)) * recon_scale
-    weight = beta if kl_weight is None else kl_weight
-    return reduce(recon + kl_sign * weight * kl_fn(mu, log_std))
+    log_likelihood = loglik(x, model.decode(sample(mu, log_std)))
+    kl = kl_fn(mu, log_std)
+    loss = sign * (-log_likelihood + beta * kl).mean()
+    for action in order:
+        {"z": optimizer.zero_grad, "b": loss.backward, "s": optimizer.step}[action]()
+    if returns is not None:
+        return returns(loss, log_likelihood, kl)
+    return loss.item(), log_likelihood.mean().item(), kl.mean().item()
 
 
-def _mean_pixels(x, logits):
-    return vae.bernoulli_log_likelihood(x, logits) / x.shape[-1]
+def test_training_step_accepts_rewrites(capsys):
+    def via_forward(model, optimizer, x, beta=1.0):
+        logits, mu, log_std = model(x)
+        recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+        kl = vae.kl_to_prior(mu, log_std).mean()
+        loss = recon + beta * kl
+        model.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss, -recon, kl  # tensors that still require grad are read as values
 
+    def other_noise(model, optimizer, x, beta=1.0):
+        def sample(mu, log_std):
+            return mu + torch.randn(mu.shape[::-1], dtype=mu.dtype).T * log_std.exp()
 
-ELBO_MISTAKES = [
-    ("returns the ELBO", lambda m, x, beta=1.0: -_loss(m, x, beta), ["returned the ELBO itself"]),
-    (
-        "KL sign",
-        lambda m, x, beta=1.0: _loss(m, x, beta, kl_sign=-1.0),
-        ["KL term has the wrong sign"],
-    ),
-    ("missing KL", lambda m, x, beta=1.0: _loss(m, x, beta, kl_weight=0.0), ["KL term is missing"]),
-    ("beta ignored", lambda m, x, beta=1.0: _loss(m, x, beta, kl_weight=1.0), ["ignored beta"]),
-    (
-        "beta on the reconstruction",
-        lambda m, x, beta=1.0: _loss(m, x, beta, recon_scale=beta, kl_weight=1.0),
-        ["beta multiplies the wrong term"],
-    ),
-    (
-        "sum over batch",
-        lambda m, x, beta=1.0: _loss(m, x, beta, reduce=torch.sum),
-        ["summed over the batch"],
-    ),
-    (
-        "per-image vector",
-        lambda m, x, beta=1.0: _loss(m, x, beta, reduce=lambda v: v),
-        ["single number"],
-    ),
-    (
-        "pixel mean",
-        lambda m, x, beta=1.0: _loss(m, x, beta, loglik=_mean_pixels),
-        ["over the pixels"],
-    ),
-    (
-        "KL mean over latent dims",
-        lambda m, x, beta=1.0: _loss(
-            m, x, beta, kl_fn=lambda mu, ls: vae.kl_to_prior(mu, ls) / mu.shape[-1]
-        ),
-        ["KL over the latent"],
-    ),
-    (
-        "decodes the mean",
-        lambda m, x, beta=1.0: _loss(m, x, beta, sample=lambda mu, ls: mu),
-        ["decoded the mean"],
-    ),
-    (
-        "detached sample",
-        lambda m, x, beta=1.0: _loss(
-            m, x, beta, sample=lambda mu, ls: vae.reparameterize(mu, ls).detach()
-        ),
-        ["no gradient flows"],
-    ),
-    (
-        "torch.normal",
-        lambda m, x, beta=1.0: _loss(m, x, beta, sample=lambda mu, ls: torch.normal(mu, ls.exp())),
-        ["no gradient flows"],
-    ),
-    (
-        "log-variance sample",
-        lambda m, x, beta=1.0: _loss(
-            m, x, beta, sample=lambda mu, ls: mu + torch.exp(0.5 * ls) * torch.randn_like(mu)
-        ),
-        ["log-variance"],
-    ),
-    (
-        "naive likelihood",
-        lambda m, x, beta=1.0: _loss(m, x, beta, loglik=_naive_loglik),
-        ["not finite", "Exercise 3.2"],
-    ),
-    (
-        "never decodes",
-        lambda m, x, beta=1.0: vae.kl_to_prior(*m.encode(x)).mean() * beta + 10.0,
-        ["never called model.decode"],
-    ),
-    ("returns a float", lambda m, x, beta=1.0: _loss(m, x, beta).item(), ["as a torch tensor"]),
-    (
-        "detached loss",
-        lambda m, x, beta=1.0: _loss(m, x, beta).detach(),
-        ["requires_grad is False"],
-    ),
-]
+        return _step(model, optimizer, x, beta, sample=sample)
+
+    def rsample(model, optimizer, x, beta=1.0):
+        def sample(mu, log_std):
+            return torch.distributions.Normal(mu, log_std.exp()).rsample()
+
+        return _step(model, optimizer, x, beta, sample=sample)
+
+    for fn in (vae.training_step, _step, via_forward, other_noise, rsample):
+        check_training_step(fn)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 5 and all(line.startswith("Exercise 3.1 passed: ") for line in lines)
+    assert len(set(lines)) == 1  # deterministic
 
 
 def _naive_loglik(x, logits):
@@ -463,114 +118,291 @@ def _naive_loglik(x, logits):
     return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(-1)
 
 
+def _seeded(mu, log_std):
+    eps = torch.randn(mu.shape, dtype=mu.dtype, generator=torch.Generator().manual_seed(0))
+    return mu + eps * log_std.exp()
+
+
+def _new_optimizer(model, optimizer, x, beta=1.0):
+    return _step(model, torch.optim.SGD(model.parameters(), lr=0.1), x, beta)
+
+
+STEP_MISTAKES = [
+    ("forgot zero_grad", dict(order="bs"), ["you did not clear the gradients"]),
+    ("step before backward", dict(order="zsb"), ["did not move the parameters by this loss"]),
+    (
+        "step, zero_grad, backward",
+        dict(order="szb"),
+        ["changed the parameters in place before loss.backward()", "in this order"],
+    ),
+    ("zero_grad after backward", dict(order="bzs"), ["did not move the parameters"]),
+    ("no step", dict(order="zb"), ["did not move the parameters"]),
+    ("loss sign", dict(sign=-1.0), ["you minimised the ELBO itself"]),
+    (
+        "detached z",
+        dict(sample=lambda m, s: (m + torch.randn_like(m) * s.exp()).detach()),
+        ["no gradient flows"],
+    ),
+    ("torch.normal", dict(sample=lambda m, s: torch.normal(m, s.exp())), ["no gradient flows"]),
+    (
+        ".sample()",
+        dict(sample=lambda m, s: torch.distributions.Normal(m, s.exp()).sample()),
+        ["no gradient flows"],
+    ),
+    (
+        "log-variance",
+        dict(sample=lambda m, s: m + torch.randn_like(m) * torch.exp(s / 2)),
+        ["log-variance"],
+    ),
+    ("decoded mean", dict(sample=lambda m, s: m), ["you decoded the mean"]),
+    ("naive log(sigmoid)", dict(loglik=_naive_loglik), ["not finite", "softplus"]),
+    ("uniform noise", dict(sample=lambda m, s: m + torch.rand_like(m) * s.exp()), ["uniform"]),
+    (
+        "one noise per latent dimension",
+        dict(sample=lambda m, s: m + torch.randn(m.shape[-1], dtype=m.dtype) * s.exp()),
+        ["every image got the same noise"],
+    ),
+    ("noise seeded inside", dict(sample=_seeded), ["two calls decoded the same z"]),
+    (
+        "returns the loss only",
+        dict(returns=lambda loss, rec, kl: loss.item()),
+        ["return the three numbers (loss, reconstruction, kl)"],
+    ),
+    (
+        "returns per-image vectors",
+        dict(returns=lambda loss, rec, kl: (loss, rec, kl)),
+        ["has shape", ".mean()"],
+    ),
+    (
+        "returns None for the KL",
+        dict(returns=lambda loss, rec, kl: (loss, rec.mean(), None)),
+        ["returned None for the KL"],
+    ),
+]
+
+
 @pytest.mark.parametrize(
-    "fn, fragments", [m[1:] for m in ELBO_MISTAKES], ids=[m[0] for m in ELBO_MISTAKES]
+    "knobs, fragments", [m[1:] for m in STEP_MISTAKES], ids=[m[0] for m in STEP_MISTAKES]
 )
-def test_negative_elbo_rejects(fn, fragments):
-    _rejects(check_negative_elbo, fn, "Exercise 3.4", *fragments)
+def test_training_step_rejects(knobs, fragments):
+    def student(model, optimizer, x, beta=1.0):
+        return _step(model, optimizer, x, beta, **knobs)
+
+    _rejects(check_training_step, student, "Exercise 3.1", *fragments)
 
 
-def test_negative_elbo_names_an_unfinished_earlier_exercise():
-    def uses_stub(model, x, beta=1.0):
-        raise NotImplementedError("Exercise 3.1: replace this line with your code")
-
-    with pytest.raises(ExerciseNotAttempted, match=r"calls the function of Exercise 3\.1"):
-        check_negative_elbo(uses_stub)
-
-
-def test_negative_elbo_check_is_exact_for_any_noise():
-    """The student may draw the noise any way they like: the check uses the z they decoded."""
-
-    def other_noise(model, x, beta=1.0):
-        mu, log_std = model.encode(x)
-        eps = torch.randn(mu.shape[::-1], dtype=mu.dtype).T  # a different draw order
-        z = mu + eps * log_std.exp()
-        return (
-            -vae.bernoulli_log_likelihood(x, model.decode(z)) + beta * vae.kl_to_prior(mu, log_std)
-        ).mean()
-
-    check_negative_elbo(other_noise)
-
-
-# ------------------------------------------------------- the harness's observations (new checks)
-
-
-def test_reparameterize_gradient_fallbacks():
-    """Gradients that no typical mistake explains still get a gradient-specific message."""
-
-    def double_mu(mu, log_std):  # dz/dmu = 2
-        return 2 * mu - mu.detach() + torch.randn_like(mu) * log_std.exp()
-
-    def sigma_to_the_1_5(mu, log_std):  # dz/dlog_std = 1.5 (z - mu)
-        return mu + torch.randn_like(mu) * log_std.exp() ** 1.5
-
-    _rejects(check_reparameterize, double_mu, "dz/dmu should be 1 for every entry", "from 2 to 2")
-    _rejects(check_reparameterize, sigma_to_the_1_5, "dz/dlog_std should equal z - mu")
-
-
-def test_reparameterize_noise_statistics_name_the_input():
-    message = _rejects(check_reparameterize, lambda mu, ls: mu + ls.exp() * torch.rand_like(mu))
-    assert "uniform" in message and message.endswith(
-        "(input: 4000 q's with d=3 (sigma from 0.37 to 2.7))"
+def test_training_step_fallbacks_speak_in_the_students_numbers():
+    _rejects(
+        check_training_step,
+        lambda m, o, x, beta=1.0: _step(
+            m, o, x, beta, kl_fn=lambda mu, s: 0.7 * vae.kl_to_prior(mu, s)
+        ),
+        "on the z your code decoded the reference's is",
     )
+    _rejects(check_training_step, _new_optimizer, "a new optimizer would lose")
 
 
-def test_bernoulli_float32_answers_are_judged_at_float32_precision(capsys):
-    check_bernoulli_log_likelihood(
-        lambda x, logits: (x.float() * logits.float() - F.softplus(logits.float())).sum(-1)
-    )
-    assert capsys.readouterr().out.startswith("Exercise 3.2 passed: ")
+def test_training_step_names_an_unfinished_helper():
+    def uses_stub(model, optimizer, x, beta=1.0):
+        raise NotImplementedError("Exercise 3.4: replace this line with your code")
+
+    with pytest.raises(ExerciseNotAttempted, match=r"calls the function of Exercise 3\.4"):
+        check_training_step(uses_stub)
 
 
-def _recon_and_kl(model, x, beta, *, logits_grad=1.0, kl_mu=lambda mu: mu):
+def test_training_step_reference_is_deterministic_for_given_noise():
+    x = (torch.rand(5, 16, generator=torch.Generator().manual_seed(0)) < 0.4).double()
+    eps = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    results = []
+    for _ in range(2):
+        torch.manual_seed(3)
+        model = vae.VAE(16, 2, 8, 1).double()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        numbers = vae.training_step(model, optimizer, x, 1.0, eps=eps)
+        results.append((numbers, [p.detach().clone() for p in model.parameters()]))
+    assert results[0][0] == results[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(results[0][1], results[1][1], strict=True))
+    loss, recon, kl = results[0][0]
+    assert loss == pytest.approx(-recon + kl)
+
+
+def test_train_vae_takes_a_step_fn_or_a_loss_fn():
+    x = (torch.rand(64, 16, generator=torch.Generator().manual_seed(0)) < 0.4).float()
+    config = vae.VAEConfig(latent_dim=2, hidden=8, steps=5, batch_size=16, eval_every=5)
+    by_step = vae.train_vae(x, config, step_fn=vae.training_step, device="cpu", progress=False)
+    by_loss = vae.train_vae(x, config, device="cpu", progress=False)
+    assert by_step.history["loss"] == by_loss.history["loss"]
+    with pytest.raises(ValueError, match="not both"):
+        vae.train_vae(
+            x, config, loss_fn=vae.negative_elbo, step_fn=vae.training_step, progress=False
+        )
+
+
+# ------------------------------------------------------------------------- Exercise 3.2
+
+
+def _surrogate(
+    model,
+    x,
+    beta=1.0,
+    *,
+    sample=lambda mu, log_std: (mu + torch.randn_like(mu) * log_std.exp()).detach(),
+    reward=lambda ll: ll.detach(),
+    score_sign=1.0,
+    baseline=0.0,
+    reduce=torch.mean,
+):
     mu, log_std = model.encode(x)
-    logits = model.decode(vae.reparameterize(mu, log_std))
-    logits = logits.detach() + logits_grad * (logits - logits.detach())  # same value
-    nll = -vae.bernoulli_log_likelihood(x, logits)
-    return (nll + beta * vae.kl_to_prior(kl_mu(mu), log_std)).mean()
+    z = sample(mu, log_std)
+    log_likelihood = vae.bernoulli_log_likelihood(x, model.decode(z))
+    log_q = torch.distributions.Normal(mu, log_std.exp()).log_prob(z.detach()).sum(-1)
+    score = (reward(log_likelihood) - baseline) * log_q
+    return reduce(-log_likelihood - score_sign * score + beta * vae.kl_to_prior(mu, log_std))
 
 
-def test_negative_elbo_gradient_fallbacks():
-    _rejects(
-        check_negative_elbo,
-        lambda m, x, beta=1.0: _recon_and_kl(m, x, beta, logits_grad=0.5),
-        "its gradient with respect to the decoder's parameters is not",
-    )
-    _rejects(
-        check_negative_elbo,
-        lambda m, x, beta=1.0: _recon_and_kl(m, x, beta, kl_mu=lambda mu: mu.detach()),
-        "its gradient with respect to the encoder's parameters is not",
-    )
-
-
-def test_negative_elbo_mistakes_are_named_whatever_noise_the_student_draws():
-    """The mistakes replay the z's the student's function decoded."""
-
-    def kl_sign_other_noise(model, x, beta=1.0):
+def test_score_function_accepts_rewrites(capsys):
+    def slides(model, x, beta=1.0):
         mu, log_std = model.encode(x)
-        eps = torch.randn(mu.shape[::-1], dtype=mu.dtype).T
-        nll = -vae.bernoulli_log_likelihood(x, model.decode(mu + eps * log_std.exp()))
-        return (nll - beta * vae.kl_to_prior(mu, log_std)).mean()
+        q = torch.distributions.Normal(mu, log_std.exp())
+        z = q.sample()
+        reward = vae.bernoulli_log_likelihood(x, model.decode(z))
+        log_prior = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+        score = q.log_prob(z).sum(-1) * (reward + beta * log_prior).detach()
+        return (-reward - score - beta * q.entropy().sum(-1)).mean()
 
-    def detached_rsample(model, x, beta=1.0):
+    def magic_box(model, x, beta=1.0):  # its value is the loss, its gradient the estimate
         mu, log_std = model.encode(x)
-        z = torch.distributions.Normal(mu, log_std.exp()).rsample().detach()
-        nll = -vae.bernoulli_log_likelihood(x, model.decode(z))
-        return (nll + beta * vae.kl_to_prior(mu, log_std)).mean()
+        q = torch.distributions.Normal(mu, log_std.exp())
+        z = q.sample()
+        log_q = q.log_prob(z).sum(-1)
+        reward = vae.bernoulli_log_likelihood(x, model.decode(z))
+        kl = vae.kl_to_prior(mu, log_std)
+        return (-reward - reward.detach() * (log_q - log_q.detach()) + beta * kl).mean()
 
-    _rejects(check_negative_elbo, kl_sign_other_noise, "the KL term has the wrong sign")
-    _rejects(check_negative_elbo, detached_rsample, "no gradient flows")
+    for fn in (vae.score_function_loss, _surrogate, slides, magic_box):
+        check_score_function_loss(fn)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and all(line.startswith("Exercise 3.2 passed: ") for line in lines)
 
 
-def test_negative_elbo_value_fallback_reports_the_terms():
-    def half_kl(model, x, beta=1.0):  # no typical mistake
-        mu, log_std = model.encode(x)
-        nll = -vae.bernoulli_log_likelihood(x, model.decode(vae.reparameterize(mu, log_std)))
-        return (nll + 0.7 * beta * vae.kl_to_prior(mu, log_std)).mean()
+SURROGATE_MISTAKES = [
+    (
+        "z with its path",
+        dict(sample=lambda m, s: m + torch.randn_like(m) * s.exp()),
+        ["still depends on the encoder"],
+    ),
+    ("reward not detached", dict(reward=lambda ll: ll), ["must be a constant: detach it"]),
+    ("score sign", dict(score_sign=-1.0), ["the score term has the wrong sign"]),
+    ("sum over the batch", dict(reduce=torch.sum), ["you summed over the batch"]),
+    ("a constant baseline", dict(baseline=-20.0), ["If you subtracted a baseline"]),
+    ("decoded mean", dict(sample=lambda m, s: m.detach()), ["you decoded the mean"]),
+    (
+        "uniform noise",
+        dict(sample=lambda m, s: (m + torch.rand_like(m) * s.exp()).detach()),
+        ["uniform"],
+    ),
+    ("returns a float", dict(reduce=lambda v: v.mean().item()), ["as a torch tensor"]),
+    ("returns a vector", dict(reduce=lambda v: v), ["return one number"]),
+    (
+        "returns a detached loss",
+        dict(reduce=lambda v: v.mean().detach()),
+        ["requires_grad is False"],
+    ),
+]
 
+
+@pytest.mark.parametrize(
+    "knobs, fragments",
+    [m[1:] for m in SURROGATE_MISTAKES],
+    ids=[m[0] for m in SURROGATE_MISTAKES],
+)
+def test_score_function_rejects(knobs, fragments):
+    def student(model, x, beta=1.0):
+        return _surrogate(model, x, beta, **knobs)
+
+    _rejects(check_score_function_loss, student, "Exercise 3.2", *fragments)
+
+
+def test_score_function_reference_is_unbiased():
+    """Averaged over many draws, the score-function gradient w.r.t. the encoder's outputs equals
+    the reparameterization gradient (within a few standard errors)."""
+    torch.manual_seed(0)
+    model = vae.VAE(16, 2, 8, 1).double()
+    x = (torch.rand(1, 16) < 0.4).double().repeat(20000, 1)
+    with torch.no_grad():
+        mu0, log_std0 = model.encode(x)
+
+    class Given:
+        def __init__(self, mu, log_std):
+            self.mu, self.log_std = mu, log_std
+
+        def encode(self, x):
+            return self.mu, self.log_std
+
+        def decode(self, z):
+            return model.decode(z)
+
+    estimates = []
+    for loss_fn in (vae.negative_elbo, vae.score_function_loss):
+        mu, log_std = mu0.clone().requires_grad_(), log_std0.clone().requires_grad_()
+        grads = torch.autograd.grad(loss_fn(Given(mu, log_std), x, 0.0), [mu, log_std])
+        estimates.append(torch.cat(grads, -1) * len(x))
+    pathwise, score = estimates
+    error = ((pathwise.var(0) + score.var(0)) / len(x)).sqrt()
+    assert ((pathwise.mean(0) - score.mean(0)).abs() < 4 * error).all()
+    assert (score.std(0) > 2 * pathwise.std(0)).all()
+
+
+# ------------------------------------------------------------------------- Exercise 3.3
+
+
+def test_race_question():
+    check_race_prediction("b")
+    with pytest.raises(ExerciseError, match="unbiased means right on average"):
+        check_race_prediction("a")
+    with pytest.raises(ExerciseError, match="one of the choices as a string"):
+        check_race_prediction(2)
+
+
+# ------------------------------------------------------------------------- Exercise 3.4
+
+
+def _bound(model, x, eps, *, combine="logsumexp", prior=True):
+    mu, log_std = model.encode(x)
+    z = mu + eps * log_std.exp()
+    normal = torch.distributions.Normal
+    log_w = vae.bernoulli_log_likelihood(x, model.decode(z)) - normal(mu, log_std.exp()).log_prob(
+        z
+    ).sum(-1)
+    if prior:
+        log_w = log_w + normal(0.0, 1.0).log_prob(z).sum(-1)
+    if combine == "naive":
+        return torch.log(torch.exp(log_w).mean(0))
+    return torch.logsumexp(log_w, 0) - math.log(len(eps))
+
+
+def test_importance_weighted_bound_accepts_rewrites(capsys):
+    def float32(model, x, eps):
+        return _bound(copy.deepcopy(model).float(), x.float(), eps.float())
+
+    for fn in (vae.importance_weighted_bound, _bound, float32):
+        check_importance_weighted_bound(fn)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("Exercise 3.4 passed: ") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "knobs, fragments",
+    [
+        (dict(combine="naive"), ["not finite", "logsumexp"]),
+        (dict(prior=False), ["log p(z) is missing"]),
+    ],
+    ids=["log of the mean of exp", "no prior"],
+)
+def test_importance_weighted_bound_rejects(knobs, fragments):
     _rejects(
-        check_negative_elbo,
-        half_kl,
-        "but on the same samples z the reference",
-        "Check Exercises 3.2",
+        check_importance_weighted_bound,
+        lambda model, x, eps: _bound(model, x, eps, **knobs),
+        "Exercise 3.4",
+        *fragments,
     )

@@ -17,19 +17,20 @@ from course_utils.checks.ch04 import (
     check_backward_log_messages,
     check_backward_probabilities,
     check_forward_log_messages,
-    check_soft_optimal_policy,
+    check_horizon_question,
+    check_posterior_inference,
     reference_backward_log_messages,
     reference_backward_probabilities,
     reference_forward_log_messages,
-    reference_soft_optimal_policy,
+    reference_posterior_inference,
 )
 from course_utils.mdp import gridworld, random_mdp
 
 CHECKS = {
     "4.1": check_backward_probabilities,
     "4.2": check_backward_log_messages,
-    "4.3": check_soft_optimal_policy,
-    "4.4": check_forward_log_messages,
+    "4.3": check_forward_log_messages,
+    "4.4": check_posterior_inference,
 }
 
 
@@ -162,6 +163,35 @@ def forward_log_messages(
     return log_alpha
 
 
+def posterior_inference(
+    P,
+    R,
+    p0,
+    horizon,
+    alpha=1.0,
+    *,
+    policy_axis=-1,
+    route="alpha-beta",
+    normalise=True,
+    divide_V=True,
+    forward_R="R/alpha",
+):
+    """alpha_t beta_t normalised (the student's other route), with knobs for student mistakes."""
+    Q, V = backward_log_messages(P, R, horizon, alpha)
+    pi = soft_optimal_policy(Q, alpha, axis=policy_axis)
+    if route == "agent":  # the soft-optimal agent's marginals: the policy in the TRUE dynamics
+        d = [np.asarray(p0, dtype=float)]
+        for t in range(horizon - 1):
+            d.append(np.einsum("s,sa,sap->p", d[-1], pi[t], P))
+        return pi, np.array(d)
+    r = {"R/alpha": R / alpha, "R": R, "slides": (R - logsumexp(R, 1, keepdims=True)) / alpha}
+    log_post = forward_log_messages(P, r[forward_R], p0, horizon)
+    log_post = log_post + (V / alpha if divide_V else V)
+    if not normalise:
+        return pi, np.exp(log_post)
+    return pi, np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
+
+
 # ---------------------------------------------------------------- the references are right
 
 
@@ -175,9 +205,7 @@ def test_reference_messages_agree_with_each_other_and_brute_force():
     Q, V = reference_backward_log_messages(P, R, T)
     np.testing.assert_allclose(np.log(beta_sa), Q, atol=1e-12)
     np.testing.assert_allclose(np.log(beta_s), V, atol=1e-12)
-    np.testing.assert_allclose(
-        beta_sa / beta_s[..., None], reference_soft_optimal_policy(Q), atol=1e-12
-    )
+    np.testing.assert_allclose(beta_sa / beta_s[..., None], inference.soft_policy(Q, V), atol=1e-12)
     log_alpha = reference_forward_log_messages(P, R, p0, T)
     log_z = logsumexp(log_alpha + V, axis=1)
     # brute force: Z = sum over all trajectories of p0(s_0) prod_t P(s_t+1 | s_t, a_t) exp(r(s_t, a_t))
@@ -205,13 +233,13 @@ def test_forward_reference_is_finite_for_huge_rewards_and_unreachable_states():
 def test_checks_accept_the_references_and_student_style_solutions(capsys):
     check_backward_probabilities(reference_backward_probabilities)
     check_backward_log_messages(reference_backward_log_messages)
-    check_soft_optimal_policy(reference_soft_optimal_policy)
     check_forward_log_messages(reference_forward_log_messages)
+    check_posterior_inference(reference_posterior_inference)
     with np.errstate(over="raise", invalid="raise"):  # no overflow or NaN, not even in passing
         check_backward_probabilities(backward_probabilities)
         check_backward_log_messages(backward_log_messages)
-        check_soft_optimal_policy(soft_optimal_policy)
         check_forward_log_messages(forward_log_messages)
+        check_posterior_inference(posterior_inference)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 8
     for exercise, line in zip(["4.1", "4.2", "4.3", "4.4"] * 2, lines, strict=True):
@@ -221,9 +249,7 @@ def test_checks_accept_the_references_and_student_style_solutions(capsys):
 def test_checks_accept_lists_and_torch_tensors(capsys):
     import torch
 
-    check_soft_optimal_policy(
-        lambda Q, alpha=1.0: torch.softmax(torch.as_tensor(Q) / alpha, dim=-1)
-    )
+    check_posterior_inference(lambda *a: tuple(torch.as_tensor(x) for x in posterior_inference(*a)))
     check_backward_probabilities(
         lambda P, R, T: [x.tolist() for x in backward_probabilities(P, R, T)]
     )
@@ -238,8 +264,8 @@ def test_checks_accept_float32_answers(capsys):
         lambda *a: tuple(x.astype(f32) for x in backward_probabilities(*a))
     )
     check_backward_log_messages(lambda *a: tuple(x.astype(f32) for x in backward_log_messages(*a)))
-    check_soft_optimal_policy(lambda *a: soft_optimal_policy(*a).astype(f32))
     check_forward_log_messages(lambda *a: forward_log_messages(*a).astype(f32))
+    check_posterior_inference(lambda *a: tuple(x.astype(f32) for x in posterior_inference(*a)))
     assert capsys.readouterr().out.count("passed") == 4
 
 
@@ -424,94 +450,18 @@ def test_backward_log_messages_names_hard_value_iteration():
 
 
 def test_slide_errata_are_named():
-    """The action-prior parenthesis (4.2) and pi(s_t | a_t) for pi(a_t | s_t) (4.3)."""
+    """The action-prior parenthesis (4.2) and pi(s_t | a_t) for pi(a_t | s_t) (4.4)."""
     with pytest.raises(
         ExerciseError, match=r"subtracted alpha \* log \|A\|.*Slide erratum.*parenthesis"
     ):
         check_backward_log_messages(_bl(soft="mean"))
     with pytest.raises(
-        ExerciseError, match=r"wrong axis: .*ACTIONS.*Slide erratum.*pi\(s_t \| a_t\)"
+        ExerciseError, match=r"normalised over STATES.*Slide erratum.*pi\(s_t \| a_t\)"
     ):
-        check_soft_optimal_policy(lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha, axis=-2))
+        check_posterior_inference(lambda *a: posterior_inference(*a, policy_axis=-2))
 
 
 # ---------------------------------------------------------------- Exercise 4.3
-
-
-def _naive_softmax(Q, alpha=1.0):
-    with np.errstate(over="ignore", invalid="ignore"):
-        e = np.exp(np.asarray(Q) / alpha)
-        return e / e.sum(-1, keepdims=True)
-
-
-def _greedy(Q, alpha=1.0):
-    Q = np.asarray(Q)
-    best = Q == Q.max(-1, keepdims=True)
-    return best / best.sum(-1, keepdims=True)
-
-
-@pytest.mark.parametrize(
-    "wrong, message",
-    [
-        (
-            lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha, axis=-2),
-            r"normalised over the wrong axis.*ACTIONS",
-        ),
-        (
-            lambda Q, alpha=1.0: (
-                soft_optimal_policy(Q, alpha, axis=0)
-                if np.ndim(Q) > 2
-                else soft_optimal_policy(Q, alpha)
-            ),
-            r"normalised over the wrong axis \(the first one\)",
-        ),
-        (lambda Q, alpha=1.0: soft_optimal_policy(Q, 1.0), r"ignores the temperature alpha"),
-        (
-            lambda Q, alpha=1.0: soft_optimal_policy(Q, 1.0 / alpha),
-            r"multiplied by alpha where you should divide",
-        ),
-        (
-            lambda Q, alpha=1.0: np.exp((np.asarray(Q) - np.max(Q, -1, keepdims=True)) / alpha),
-            r"does not sum to one over actions \(the sums range from",
-        ),
-        (
-            lambda Q, alpha=1.0: np.exp(
-                np.asarray(Q) - alpha * logsumexp(np.asarray(Q) / alpha, axis=-1, keepdims=True)
-            ),
-            r"does not sum to one over actions",
-        ),
-        (_greedy, r"greedy policy"),
-        (lambda Q, alpha=1.0: np.log(soft_optimal_policy(Q, alpha)), r"returned log pi"),
-        (_naive_softmax, r"contains NaN or inf where the reference is finite"),
-        (
-            lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha)[..., :-1],
-            r"policy has shape .* expected",
-        ),
-        (
-            lambda Q, alpha=1.0: soft_optimal_policy(Q, alpha).sum(-1),
-            r"policy has shape .* expected",
-        ),
-    ],
-    ids=[
-        "axis-states",
-        "axis-time",
-        "no-alpha",
-        "times-alpha",
-        "unnormalised",
-        "alpha-outside",
-        "greedy",
-        "log-pi",
-        "naive-overflow",
-        "drops-an-action",
-        "summed",
-    ],
-)
-def test_soft_optimal_policy_rejects(wrong, message):
-    with pytest.raises(ExerciseError, match=message):
-        check_soft_optimal_policy(wrong)
-
-
-# ---------------------------------------------------------------- Exercise 4.4
 
 
 def _fl(**knobs):
@@ -605,6 +555,99 @@ def test_student_crash_keeps_the_cause():
     with pytest.raises(ExerciseError, match=r"`crashes` raised ValueError") as info:
         check_backward_probabilities(crashes)
     assert isinstance(info.value.__cause__, ValueError)
+
+
+# ---------------------------------------------------------------- Exercise 4.4
+
+
+def _pi(**knobs):
+    return lambda P, R, p0, T, alpha=1.0: posterior_inference(P, R, p0, T, alpha, **knobs)
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (
+            _pi(route="agent"),
+            r"pushed the policy forward with the TRUE dynamics p\(s' \| s, a\) from p0",
+        ),
+        (_pi(normalise=False), r"without normalising it"),
+        (_pi(divide_V=False), r"V_t = alpha \* log beta_t"),
+        (_pi(forward_R="R"), r"forward messages ignore the temperature"),
+        (_pi(forward_R="slides"), r"lack the factor p\(O_t \| s_t\).*Slide erratum"),
+        (_pi(policy_axis=-2), r"normalised over STATES.*Slide erratum.*pi\(s_t \| a_t\)"),
+        (
+            lambda P, R, p0, T, alpha=1.0: posterior_inference(P, R, p0, T, 1.0),
+            r"ignored the temperature everywhere",
+        ),
+        (
+            lambda P, R, p0, T, alpha=1.0: posterior_inference(P, R, p0, T, alpha)[::-1],
+            r"wrong order",
+        ),
+        (
+            lambda P, R, p0, T, alpha=1.0: posterior_inference(P, R, p0, T, alpha)[1],
+            r"return the tuple \(policy pi, marginals",
+        ),
+    ],
+    ids=[
+        "agent",
+        "unnormalised",
+        "V-not-divided",
+        "forward-no-alpha",
+        "slides-forward",
+        "pi(s|a)",
+        "alpha-1",
+        "order",
+        "single",
+    ],
+)
+def test_posterior_inference_rejects(wrong, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_posterior_inference(wrong)
+
+
+def test_posterior_inference_reference_matches_the_forward_pass_through_posterior_dynamics():
+    """alpha_t beta_t normalised = p(s_0 | O) pushed through pi and p(s' | s, a, O)."""
+    rng = np.random.default_rng(5)
+    P, R = random_mdp(rng, 5, 3)
+    p0 = rng.dirichlet(np.ones(5))
+    for alpha in (0.3, 1.0, 3.0):
+        pi, marginals = reference_posterior_inference(P, R, p0, 6, alpha)
+        _, V = inference.backward_messages(P, R, 6, alpha=alpha, optimistic=True)
+        d = p0 * np.exp(V[0] / alpha)
+        d /= d.sum()
+        for t in range(6):
+            np.testing.assert_allclose(marginals[t], d, atol=1e-12)
+            if t < 5:
+                tilted = P * np.exp(V[t + 1] / alpha)
+                d = np.einsum("s,sa,sap->p", d, pi[t], tilted / tilted.sum(2, keepdims=True))
+
+
+# ---------------------------------------------------------------- Exercise 4.5
+
+
+def test_horizon_question(capsys):
+    check_horizon_question("c")
+    check_horizon_question(" (C) ")
+    assert capsys.readouterr().out.count("Exercise 4.5 passed") == 2
+    with pytest.raises(ExerciseError, match=r"the horizon decides"):
+        check_horizon_question("a")
+    with pytest.raises(ExerciseError, match=r"More steps left make the goal worth more"):
+        check_horizon_question("b")
+    with pytest.raises(ExerciseError, match=r"as a string"):
+        check_horizon_question(3)
+
+
+def test_horizon_question_answer_is_what_the_notebook_runs():
+    """alpha = 2: at the goal at t = 13 with probability ~0.09 for T = 14, ~0.996 for T = 40."""
+    layout = ["........", ".######.", "S......G", ".TTTTTT.", "........"]
+    grid = gridworld(layout, rewards={"G": 0.0, "T": -5.0}, step_reward=-2.0)
+    goal = np.array([name.startswith("G") for name in grid.state_names])
+    at_goal = {
+        T: reference_posterior_inference(grid.P, grid.R, grid.p0, T, 2.0)[1][13, goal].sum()
+        for T in (14, 40)
+    }
+    assert at_goal[14] < 0.1 and at_goal[40] > 0.99
 
 
 # ---------------------------------------------------------------- the chapter's claims on a gridworld

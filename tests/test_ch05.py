@@ -15,9 +15,12 @@ from scipy.special import entr, logsumexp
 from course_utils import inference
 from course_utils.checks import ExerciseError, ExerciseNotAttempted
 from course_utils.checks.ch05 import (
+    check_greedy_loss_question,
+    check_policy_elbo,
     check_soft_bellman_backup,
     check_soft_policy_evaluation,
     check_soft_value_iteration,
+    reference_policy_elbo,
     reference_soft_bellman_backup,
     reference_soft_policy_evaluation,
     reference_soft_value_iteration,
@@ -29,6 +32,120 @@ def _not_attempted(*args, **kwargs):
 
 
 # ---------------------------------------------------------------------------------- Exercise 5.1
+
+
+def student_elbo(P, R, pi, p0, horizon, alpha=1.0, *, mistake=None):
+    """Written as a student would: a loop over t, the state distribution pushed forward."""
+    pi = np.asarray(pi, dtype=float)
+    d, total = np.asarray(p0, dtype=float), 0.0
+    for t in range(horizon):
+        pi_t = pi if pi.ndim == 2 else pi[t]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_pi = np.log(pi_t)
+            if mistake == "naive entropy":
+                entropy = -(pi_t * log_pi).sum(axis=1)  # NaN where pi = 0
+            else:
+                entropy = -(pi_t * np.where(pi_t > 0, log_pi, 0.0)).sum(axis=1)
+        reward = (pi_t * R).sum(axis=1)
+        total += d @ (reward + (0.0 if mistake == "no entropy" else alpha) * entropy)
+        if mistake != "p0 forever":
+            d = d @ np.einsum("sa,sap->sp", pi_t, P)
+    return total
+
+
+def _el(mistake):
+    return lambda P, R, pi, p0, T, alpha=1.0: student_elbo(P, R, pi, p0, T, alpha, mistake=mistake)
+
+
+def test_check_policy_elbo_accepts_the_reference_and_student_solutions(capsys):
+    check_policy_elbo(reference_policy_elbo)
+    check_policy_elbo(student_elbo)
+    check_policy_elbo(lambda *a: np.float32(student_elbo(*a)))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(line.startswith("Exercise 5.1 passed:") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "wrong, message",
+    [
+        (_el("no entropy"), r"no entropy term"),
+        (_el("p0 forever"), r"state distribution never moves"),
+        (_el("naive entropy"), r"NaN where pi\(a\|s\) = 0.*entr"),
+        (
+            lambda P, R, pi, p0, T, alpha=1.0: (
+                student_elbo(P, R, pi, p0, T + 1, alpha)
+                if np.ndim(pi) == 2
+                else student_elbo(P, R, np.concatenate([pi, pi[-1:]]), p0, T + 1, alpha)
+            ),
+            r"one step too many",
+        ),
+        (
+            lambda P, R, pi, p0, T, alpha=1.0: student_elbo(P, R, pi, p0, T, 1.0),
+            r"not multiplied by the temperature",
+        ),
+        (lambda P, R, pi, p0, T, alpha=1.0: None, r"returned None"),
+    ],
+    ids=["no-entropy", "p0-forever", "nan", "T+1", "alpha", "none"],
+)
+def test_check_policy_elbo_rejects_typical_mistakes(wrong, message):
+    with pytest.raises(ExerciseError, match=message) as info:
+        check_policy_elbo(wrong)
+    assert str(info.value).startswith("Exercise 5.1")
+
+
+def test_policy_elbo_is_log_evidence_minus_kl_by_enumeration():
+    """log p(O) - ELBO(pi) = KL(q_pi || p(tau | O)) for any policy (chapter 05, section 3)."""
+    rng = np.random.default_rng(4)
+    S, A, T = 3, 2, 4
+    P, R = rng.dirichlet(np.ones(S), size=(S, A)), rng.normal(size=(S, A))
+    p0 = rng.dirichlet(np.ones(S))
+    grid = np.indices((S, A) * T).reshape(2 * T, -1).T
+    s, a = grid[:, 0::2], grid[:, 1::2]
+    log_dyn = np.log(p0[s[:, 0]]) + np.log(P[s[:, :-1], a[:, :-1], s[:, 1:]]).sum(1)
+    log_joint = log_dyn + R[s, a].sum(1)
+    log_evidence = logsumexp(log_joint)
+    for pi in (rng.dirichlet(np.ones(A), size=(T, S)), np.full((S, A), 0.5)):
+        pi_t = np.broadcast_to(pi, (T, S, A))
+        log_q = log_dyn + np.log(pi_t[np.arange(T), s, a]).sum(1)
+        kl = np.sum(np.exp(log_q) * (log_q - (log_joint - log_evidence)))
+        assert np.isclose(log_evidence - reference_policy_elbo(P, R, pi, p0, T, 1.0), kl)
+
+
+# ---------------------------------------------------------------------------------- Exercise 5.5
+
+
+def test_greedy_loss_question(capsys):
+    check_greedy_loss_question(0.3 * np.log(5) / 0.1)
+    check_greedy_loss_question(4.83)
+    assert capsys.readouterr().out.count("Exercise 5.5 passed") == 2
+    with pytest.raises(ExerciseError, match=r"bonus of ONE step"):
+        check_greedy_loss_question(0.48)
+    with pytest.raises(ExerciseError, match=r"greedy policy's entropy is 0"):
+        check_greedy_loss_question(0)
+    with pytest.raises(ExerciseError, match=r"what does the soft-optimal policy do in G"):
+        check_greedy_loss_question(7.0)
+
+
+def test_greedy_loss_question_answer_is_what_the_notebook_runs():
+    """The greedy policy loses alpha log 5 / (1 - gamma) in the goal cell of chapter 05's grid."""
+    from course_utils.mdp import gridworld
+
+    grid = gridworld(
+        ["......", ".#T...", "S#..TG", "......"],
+        rewards={"G": 1.0, "T": -1.0},
+        step_reward=-0.05,
+        slip=0.1,
+    )
+    _, V_soft, _ = reference_soft_value_iteration(grid.P, grid.R, 0.9, 0.3)
+    Q_hard, _ = inference.value_iteration(grid.P, grid.R, gamma=0.9)
+    greedy = np.eye(5)[Q_hard.argmax(axis=1)]
+    loss = V_soft - reference_soft_policy_evaluation(grid.P, grid.R, greedy, 0.9, 0.3)
+    goal = [name.startswith("G") for name in grid.state_names].index(True)
+    assert np.isclose(loss[goal], 0.3 * np.log(5) / 0.1)
+    assert loss.min() > 2.4 and np.isclose(loss.max(), 0.3 * np.log(5) / 0.1)
+
+
+# ---------------------------------------------------------------------------------- Exercise 5.2
 
 
 def student_backup(P, R, V_next, gamma=1.0, alpha=1.0):
@@ -68,7 +185,7 @@ def test_check_soft_bellman_backup_accepts_the_reference_and_a_student_solution(
     check_soft_bellman_backup(reference_soft_bellman_backup)
     check_soft_bellman_backup(student_backup)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and all(line.startswith("Exercise 5.1 passed:") for line in lines)
+    assert len(lines) == 2 and all(line.startswith("Exercise 5.2 passed:") for line in lines)
     assert lines[0] == lines[1]  # deterministic
 
 
@@ -142,10 +259,10 @@ def test_check_soft_bellman_backup_rejects_typical_mistakes(wrong, message):
         with pytest.raises(ExerciseError, match=message) as info:
             check_soft_bellman_backup(wrong)
     assert not isinstance(info.value, ExerciseNotAttempted)
-    assert str(info.value).startswith("Exercise 5.1")
+    assert str(info.value).startswith("Exercise 5.2")
 
 
-# ---------------------------------------------------------------------------------- Exercise 5.2
+# ---------------------------------------------------------------------------------- Exercise 5.3
 
 
 def student_value_iteration(
@@ -197,7 +314,7 @@ def test_check_soft_value_iteration_accepts_the_reference_and_a_student_solution
     check_soft_value_iteration(reference_soft_value_iteration)
     check_soft_value_iteration(_vi())
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and all(line.startswith("Exercise 5.2 passed:") for line in lines)
+    assert len(lines) == 2 and all(line.startswith("Exercise 5.3 passed:") for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -258,12 +375,12 @@ def test_check_soft_value_iteration_rejects_typical_mistakes(wrong, message):
         with pytest.raises(ExerciseError, match=message) as info:
             check_soft_value_iteration(wrong)
     assert not isinstance(info.value, ExerciseNotAttempted)
-    assert str(info.value).startswith("Exercise 5.2")
+    assert str(info.value).startswith("Exercise 5.3")
 
 
 def test_check_soft_value_iteration_names_the_slide_errata():
     """pi proportional to exp(R) (the slides' "recursive solution"), pi(s_t | a_t) (over states),
-    and 5.1's action-prior parenthesis (log-mean-exp)."""
+    and 5.2's action-prior parenthesis (log-mean-exp)."""
 
     def wrong(P, R, gamma, alpha=1.0, tol=1e-10, max_iter=100_000):
         Q, V, _ = student_value_iteration(P, R, gamma, alpha, tol, max_iter)
@@ -296,7 +413,7 @@ def test_check_soft_value_iteration_accepts_a_float32_fixed_point(capsys):
         return Q, V, np.exp((Q - V[:, None]) / f32(alpha))
 
     check_soft_value_iteration(float32)
-    assert capsys.readouterr().out.startswith("Exercise 5.2 passed")
+    assert capsys.readouterr().out.startswith("Exercise 5.3 passed")
 
 
 def test_checks_accept_float32_where_float32_suffices(capsys):
@@ -307,7 +424,7 @@ def test_checks_accept_float32_where_float32_suffices(capsys):
     assert capsys.readouterr().out.count("passed") == 2
 
 
-# ---------------------------------------------------------------------------------- Exercise 5.3
+# ---------------------------------------------------------------------------------- Exercise 5.4
 
 
 def student_evaluation(P, R, pi, gamma, alpha=0.0, *, entropy=None, P_pi=None, solve=True):
@@ -331,7 +448,7 @@ def test_check_soft_policy_evaluation_accepts_the_reference_and_a_student_soluti
     check_soft_policy_evaluation(reference_soft_policy_evaluation)
     check_soft_policy_evaluation(_ev())
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and all(line.startswith("Exercise 5.3 passed:") for line in lines)
+    assert len(lines) == 2 and all(line.startswith("Exercise 5.4 passed:") for line in lines)
 
 
 @pytest.mark.parametrize(
@@ -375,15 +492,21 @@ def test_check_soft_policy_evaluation_rejects_typical_mistakes(wrong, message):
         with pytest.raises(ExerciseError, match=message) as info:
             check_soft_policy_evaluation(wrong)
     assert not isinstance(info.value, ExerciseNotAttempted)
-    assert str(info.value).startswith("Exercise 5.3")
+    assert str(info.value).startswith("Exercise 5.4")
 
 
 # ---------------------------------------------------------------------------------- all checks
 
 
-@pytest.mark.parametrize(
-    "check", [check_soft_bellman_backup, check_soft_value_iteration, check_soft_policy_evaluation]
-)
+ALL_CHECKS = [
+    check_policy_elbo,
+    check_soft_bellman_backup,
+    check_soft_value_iteration,
+    check_soft_policy_evaluation,
+]
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS)
 def test_checks_report_not_attempted(check):
     with pytest.raises(
         ExerciseNotAttempted, match=r"Exercise 5\.\d is not attempted yet: `_not_attempted`"
@@ -391,9 +514,7 @@ def test_checks_report_not_attempted(check):
         check(_not_attempted)
 
 
-@pytest.mark.parametrize(
-    "check", [check_soft_bellman_backup, check_soft_value_iteration, check_soft_policy_evaluation]
-)
+@pytest.mark.parametrize("check", ALL_CHECKS)
 def test_checks_reject_a_called_function(check):
     with pytest.raises(ExerciseError, match="expected a function"):
         check(np.zeros(3))

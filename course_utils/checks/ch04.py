@@ -1,4 +1,5 @@
-"""Checks for chapter 04 (control as inference): backward and forward messages, soft policy.
+"""Checks for chapter 04 (control as inference): backward and forward messages, the posterior
+(policy and state marginals), and a conceptual question on the horizon.
 
 References: :mod:`course_utils.inference` (t = 0 .. T-1, prior p(a|s) = 1). Each exercise's table
 of mistakes maps the feedback to the knobs of the exercise's variant function that reproduce it.
@@ -11,17 +12,18 @@ from scipy.special import logsumexp
 
 from .. import inference
 from ..mdp import gridworld, random_mdp
-from . import Case, Exercise, Output, knobbed
+from . import Case, Exercise, Output, Question, knobbed
 
 __all__ = [
     "check_backward_log_messages",
     "check_backward_probabilities",
     "check_forward_log_messages",
-    "check_soft_optimal_policy",
+    "check_horizon_question",
+    "check_posterior_inference",
     "reference_backward_log_messages",
     "reference_backward_probabilities",
     "reference_forward_log_messages",
-    "reference_soft_optimal_policy",
+    "reference_posterior_inference",
 ]
 
 
@@ -35,15 +37,15 @@ def reference_backward_log_messages(P, R, horizon, alpha=1.0):
     return inference.backward_messages(P, R, horizon, alpha=alpha, optimistic=True)
 
 
-def reference_soft_optimal_policy(Q, alpha=1.0):
-    """pi(a|s) = exp((Q - V) / alpha) with V = alpha * logsumexp(Q / alpha) over the last axis."""
-    Q = np.asarray(Q, dtype=np.float64)
-    return inference.soft_policy(Q, inference.soft_max(Q, alpha), alpha)
-
-
 def reference_forward_log_messages(P, R, p0, horizon):
     """log alpha_t(s) = log p(s_t = s, O_{0:t-1}), shape (T, S) (``inference.forward_log_messages``)."""
     return inference.forward_log_messages(P, R, p0, horizon)
+
+
+def reference_posterior_inference(P, R, p0, horizon, alpha=1.0):
+    """pi_t(a|s) (T, S, A) and p(s_t | O_{0:T-1}) (T, S) at temperature alpha
+    (``inference.posterior_marginals``)."""
+    return inference.posterior_marginals(P, R, p0, horizon, alpha)
 
 
 def _pairs(actual, expected):  # (student's array, reference's array) for each output
@@ -237,73 +239,6 @@ check_backward_log_messages = BACKWARD_LOG_MESSAGES.check
 
 
 # ----------------------------------------------------------------------- Exercise 4.3
-def _policy_cases(rng: np.random.Generator) -> list[Case]:
-    def q(shape, alpha, scale=1.0, text=""):
-        Q = scale * rng.normal(size=shape)
-        return Case(f"Q of shape {shape}{text}, alpha={alpha:g}", (Q, alpha))
-
-    return [
-        q((5, 4, 3), 1.0, text=" = (T, S, A)"),
-        q((6, 4), 1.0, text=" = (S, A), one time step"),
-        q((4, 5, 3), 0.5, 4.0),
-        q((3, 6, 2), 2.0),
-        q((6, 5, 4), 1.0, 1e4, " with Q up to 1e4"),
-        q((4, 3, 5), 1e-3, 1e4, " with Q up to 1e4 (almost greedy)"),
-        q((2, 3, 4, 5), 0.7, text=" (extra leading axes)"),
-    ]
-
-
-def _unnormalised(actual, expected, case: Case) -> str | None:
-    sums = actual.sum(-1)
-    if actual.shape == expected.shape and np.isfinite(sums).all() and (abs(sums - 1) > 1e-6).any():
-        return (
-            f"your pi(. | s) does not sum to one over actions (the sums range from {sums.min():.4g}"
-            f" to {sums.max():.4g}). Normalise with the soft value: pi = exp((Q - V) / alpha) with "
-            "V = alpha * logsumexp(Q / alpha, axis=-1, keepdims=True), the log of the normaliser."
-        )
-    return None
-
-
-def _soft_policy(Q, alpha=1.0, *, axis=-1, temperature=None, log=False):
-    """The soft policy with knobs that reproduce the typical mistakes (temperature 0: greedy)."""
-    alpha = {None: alpha, "inverse": 1 / alpha}.get(temperature, temperature)
-    Q = np.moveaxis(Q, axis, -1)
-    pi = reference_soft_optimal_policy(Q, alpha) if alpha else np.eye(Q.shape[-1])[Q.argmax(-1)]
-    return np.log(pi) if log else np.moveaxis(pi, -1, axis)
-
-
-_AXIS = "your policy is normalised over the wrong axis{}: pi(. | s) is a distribution over "
-_POLICY_MISTAKES = {  # feedback -> the knobs of _soft_policy (or a function)
-    _AXIS.format("") + "ACTIONS, the last axis of Q (..., S, A). Use axis=-1 (with keepdims=True) "
-    "in the logsumexp. Slide erratum: the slides write pi(s_t | a_t) where pi(a_t | s_t) is "
-    "meant.": dict(axis=-2),
-    _AXIS.format(" (the first one)") + "ACTIONS, the last axis of Q. Use axis=-1 (with "
-    "keepdims=True) in the logsumexp.": dict(axis=0),
-    "your policy ignores the temperature alpha (it is the alpha = 1 policy): pi = exp((Q - V) / "
-    "alpha) with V = alpha * logsumexp(Q / alpha).": dict(temperature=1.0),
-    "you multiplied by alpha where you should divide: pi = exp((Q - V) / alpha) with V = alpha * "
-    "logsumexp(Q / alpha).": dict(temperature="inverse"),
-    "you returned the greedy policy (all mass on argmax_a Q); the soft-optimal policy gives "
-    "every action the probability exp((Q - V) / alpha) > 0.": dict(temperature=0),
-    "you returned log pi = (Q - V) / alpha; exponentiate it to get the probabilities.": dict(
-        log=True
-    ),
-}
-SOFT_OPTIMAL_POLICY = Exercise(
-    id="4.3",
-    check_name="check_soft_optimal_policy",
-    reference=reference_soft_optimal_policy,
-    cases=_policy_cases,
-    outputs=[Output("policy", 1e-6, 1e-9)],
-    fallbacks=[_overflow, _unnormalised],
-    mistakes=knobbed(_soft_policy, _POLICY_MISTAKES),
-    success="the soft-optimal policy matches the reference on {n} inputs, alpha from 1e-3 to 2 "
-    "and Q up to 1e4.",
-)
-check_soft_optimal_policy = SOFT_OPTIMAL_POLICY.check
-
-
-# ----------------------------------------------------------------------- Exercise 4.4
 def _forward(P, R, p0, T, *, reward=1, max=False, backward=False, start="p0", **mistake):
     """Log-space forward messages with knobs that reproduce the typical mistakes."""
     r = reward * R - mistake.get("uniform_prior", 0) * np.log(R.shape[1])
@@ -369,7 +304,7 @@ _FORWARD_MISTAKES = {  # feedback -> the knobs of _forward (or a function)
     ),
 }
 FORWARD_LOG_MESSAGES = Exercise(
-    id="4.4",
+    id="4.3",
     check_name="check_forward_log_messages",
     reference=reference_forward_log_messages,
     cases=_forward_cases,
@@ -381,3 +316,188 @@ FORWARD_LOG_MESSAGES = Exercise(
     "(deterministic and stochastic, p0 with zeros, rewards up to 1e3).",
 )
 check_forward_log_messages = FORWARD_LOG_MESSAGES.check
+
+
+# ----------------------------------------------------------------------- Exercise 4.4
+def _policy(Q, V, alpha, axis=-1):
+    """exp((Q - V) / alpha) normalised over ``axis`` (-1: actions, right; -2: states, the slides'
+    pi(s_t | a_t))."""
+    if axis == -1:
+        return inference.soft_policy(Q, V, alpha)
+    return np.exp((Q - alpha * logsumexp(Q / alpha, axis=axis, keepdims=True)) / alpha)
+
+
+def _posterior_dynamics(P, V_next, alpha):
+    """p(s' | s, a, O) = P[s, a, s'] beta_{t+1}(s') / E_{s''}[beta_{t+1}(s'')], shape (S, A, S)."""
+    with np.errstate(divide="ignore"):
+        scores = np.log(P) + V_next / alpha
+    return np.exp(scores - logsumexp(scores, axis=2, keepdims=True))
+
+
+def _inference(
+    P,
+    R,
+    p0,
+    T,
+    alpha=1.0,
+    *,
+    exact=True,
+    axis=-1,
+    route="messages",
+    start="posterior",
+    forward_temperature=True,
+    beta_temperature=True,
+    normalise=1,
+    forward="joint",
+):
+    """The policy and the posterior marginals, with knobs that reproduce the typical mistakes.
+
+    route: "messages" (alpha_t beta_t normalised), "posterior dynamics" or "true dynamics" (the
+    policy pushed forward from ``start``); forward: "joint" (right), "slides" (the action
+    posterior normalised per state), "filtered" (with step t's factor), "alone" (no beta).
+    """
+    Q, V = inference.backward_messages(P, R, T, alpha=alpha, optimistic=exact)
+    pi = _policy(Q, V, alpha, axis)
+    if axis != -1 or not exact:  # judged on the policy alone (the marginals depend on the route)
+        return {0: pi}
+    if route != "messages":
+        with np.errstate(divide="ignore"):
+            log_start = np.log(p0) + V[0] / alpha
+        d = np.exp(log_start - logsumexp(log_start)) if start == "posterior" else np.asarray(p0)
+        marginals = [d]
+        for t in range(T - 1):
+            moves = P if route == "true dynamics" else _posterior_dynamics(P, V[t + 1], alpha)
+            marginals.append(np.einsum("s,sa,sap->p", marginals[-1], pi[t], moves))
+        return pi, np.array(marginals)
+    r = R / alpha if forward_temperature else R
+    r = r - logsumexp(r, axis=1, keepdims=True) if forward == "slides" else r
+    log_post = inference.forward_log_messages(P, r, p0, T)
+    if forward == "filtered":
+        log_post = log_post + logsumexp(r, axis=1)
+    if forward != "alone":
+        log_post = log_post + (V / alpha if beta_temperature else V)
+    if normalise is None:
+        return {1: np.exp(log_post)}
+    return pi, np.exp(log_post - logsumexp(log_post, axis=normalise, keepdims=True))
+
+
+def _inference_cases(rng: np.random.Generator) -> list[Case]:
+    def case(text, S, A, T, alpha, det=False, scale=1.0, zeros=0):
+        p0 = rng.dirichlet(np.ones(S))
+        p0[rng.choice(S, size=zeros, replace=False)] = 0.0
+        mdp = _mdp(rng, f"T={T}, {text}, alpha={alpha:g}", S, A, det=det, scale=scale)
+        return Case(mdp.name, (*mdp.args, p0 / p0.sum(), T, alpha))
+
+    big = "rewards ~ N(0, 1000^2)"
+    return [
+        case("p0 with full support", 4, 3, 5, 1.0),
+        case("p0 with full support", 5, 2, 6, 0.5, det=True),
+        case("p0 with a zero", 5, 3, 4, 2.0, zeros=1),
+        case("only the last step", 3, 4, 1, 1.0),
+        Case(f"{_GRID_NAME}, one start cell, T=8, alpha=1", (_GRID.P, _GRID.R, _GRID.p0, 8, 1.0)),
+        case(big, 5, 3, 7, 1.0, scale=1e3, zeros=1),
+        case("p0 with 2 zeros", 6, 3, 6, 1e-3, det=True, zeros=2),
+    ]
+
+
+def _not_normalised(actual, expected, case: Case) -> str | None:
+    marginals = actual[1]
+    if marginals.shape != expected[1].shape or not np.isfinite(marginals).all():
+        return None
+    sums = marginals.sum(axis=1)
+    if np.allclose(marginals.sum(axis=0), 1.0) and not np.allclose(sums, 1.0):
+        return (
+            "your marginals sum to one over TIME for each state; p(s_t | O) is a distribution over "
+            "states at every t: normalise each row marginals[t] over the state axis."
+        )
+    if not np.allclose(sums, 1.0, atol=1e-6):
+        return (
+            f"your marginals[t] do not sum to one over states (the sums range from {sums.min():.4g}"
+            f" to {sums.max():.4g}): alpha_t(s) beta_t(s) is only proportional to p(s_t | O); "
+            "normalise it over states at every t (in log space: subtract its logsumexp)."
+        )
+    return None
+
+
+_TRUE_DYNAMICS = (
+    "you pushed the policy forward with the TRUE dynamics p(s' | s, a){}: that is where the "
+    "soft-optimal agent goes, which equals p(s_t | O) only when the dynamics are deterministic. "
+    "Conditioning on O also tilts the transitions towards good next states, p(s' | s, a, O) = "
+    "p(s' | s, a) beta_{{t+1}}(s') / E_{{s''}}[beta_{{t+1}}(s'')]; or compute alpha_t(s) beta_t(s) "
+    "and normalise it."
+)
+_INFERENCE_MISTAKES = {  # feedback -> the knobs of _inference (or a function)
+    _TRUE_DYNAMICS.format(" from p0"): dict(route="true dynamics", start="p0"),
+    _TRUE_DYNAMICS.format(""): dict(route="true dynamics"),
+    "your marginals start from p0, but conditioning on optimality also says where the agent "
+    "started: p(s_0 | O) is proportional to p0(s) beta_0(s) = p0(s) exp(V_0(s) / alpha).": dict(
+        route="posterior dynamics", start="p0"
+    ),
+    "you used the variational backward pass Q = r + E_{s'}[V(s')] (chapter 05); the posterior of "
+    "the graphical model uses the exact messages, Q = r + alpha * log E_{s'}[exp(V(s') / "
+    "alpha)] (your backward_log_messages).": dict(exact=False),
+    "your policy is normalised over STATES; pi_t(. | s) is a distribution over actions (the last "
+    "axis). Slide erratum: the slides write pi(s_t | a_t) where pi(a_t | s_t) is meant.": dict(
+        axis=-2
+    ),
+    "you ignored the temperature everywhere (this is the alpha = 1 answer): with p(O_t | s, a) = "
+    "exp(r(s, a) / alpha) the messages are V = alpha log beta and the forward factor is "
+    "exp(r / alpha).": lambda P, R, p0, T, alpha=1.0: reference_posterior_inference(P, R, p0, T),
+    "your forward messages ignore the temperature: at temperature alpha the optimality factor is "
+    "exp(r(s, a) / alpha), so pass R / alpha to your forward_log_messages.": dict(
+        forward_temperature=False
+    ),
+    "you added V_t to log alpha_t, but V_t = alpha * log beta_t: log beta_t = V_t / alpha.": dict(
+        beta_temperature=False
+    ),
+    "your marginals ignore the future: alpha_t(s) normalised is p(s_t | O_{0:t-1}), the filtered "
+    "state; p(s_t | O_{0:T-1}) also conditions on O_{t:T-1}: multiply by beta_t(s) = "
+    "exp(V_t(s) / alpha) before normalising.": dict(forward="alone"),
+    "your forward message already includes the optimality factor of step t, which beta_t(s) = "
+    "p(O_{t:T-1} | s) counts again: alpha_t(s) = p(s_t, O_{0:t-1}) stops before step t.": dict(
+        forward="filtered"
+    ),
+    "your forward messages weight the actions by the action posterior exp(r(s, a)) / sum_a' "
+    "exp(r(s, a')), normalised per state, so they lack the factor p(O_t | s_t). Slide erratum: "
+    "the slides' forward message multiplies that posterior by alpha_{t-1}(s_{t-1}) where "
+    "p(s_{t-1} | O_{1:t-1}), alpha_{t-1} reweighted by p(O_{t-1} | s_{t-1}), is needed.": dict(
+        forward="slides"
+    ),
+    "your marginals sum to one over TIME for each state; p(s_t | O) is a distribution over states "
+    "at every t: normalise over the state axis.": dict(normalise=0),
+    "you returned alpha_t(s) beta_t(s) without normalising it: it is only proportional to "
+    "p(s_t | O) (its sum over s is p(O)); divide each row by its sum.": dict(normalise=None),
+}
+POSTERIOR_INFERENCE = Exercise(
+    id="4.4",
+    check_name="check_posterior_inference",
+    reference=reference_posterior_inference,
+    cases=_inference_cases,
+    outputs=[Output("policy pi", 1e-6, 1e-9), Output("marginals p(s_t | O)", 1e-6, 1e-9)],
+    diagnoses=[_time_axis],
+    mistakes=knobbed(_inference, _INFERENCE_MISTAKES),
+    fallbacks=[_overflow, _not_normalised],
+    success="the policy and the posterior marginals p(s_t | O) match the reference on {n} MDPs "
+    "(deterministic and stochastic, alpha from 1e-3 to 2, rewards up to 1e3).",
+)
+check_posterior_inference = POSTERIOR_INFERENCE.check
+
+
+# ----------------------------------------------------------------------- Exercise 4.5
+HORIZON_QUESTION = Question(
+    id="4.5",
+    check_name="check_horizon_question",
+    answer="c",
+    success="c. At the goal the agent keeps all five actions (log 5 nats per step, as much as "
+    "wandering) and pays no step cost; with 40 steps, reaching it early buys many such steps.",
+    feedback={
+        "a": "the temperature is not all that matters. It sets the exchange rate (2 / alpha = 1 nat "
+        "per step of cost), but the horizon decides how many steps the agent will spend at the "
+        "goal, and each of them is worth more than a wandering step.",
+        "b": "more time left does not make wandering more attractive: a wandering step costs 1 nat "
+        "more than a step at the goal (2 / alpha for the step cost, and the goal offers the same "
+        "log 5 nats of freedom as wandering). More steps left make the goal worth more.",
+    },
+    hint='answer "a", "b" or "c".',
+)
+check_horizon_question = HORIZON_QUESTION.check

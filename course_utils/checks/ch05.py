@@ -1,6 +1,7 @@
-"""Checks for chapter 05 (soft optimality): soft Bellman backup, soft value iteration and soft
-policy evaluation, on :mod:`course_utils.inference`. Each table of mistakes maps the feedback to
-the function (the reference with one knob changed) that reproduces it.
+"""Checks for chapter 05 (soft optimality): the variational objective (ELBO) of a policy, the soft
+Bellman backup, soft value iteration, soft policy evaluation and a question on the entropy bonus,
+on :mod:`course_utils.inference`. Each table of mistakes maps the feedback to the function (the
+reference with one knob changed) that reproduces it.
 """
 
 from __future__ import annotations
@@ -10,16 +11,24 @@ from scipy.special import entr, logsumexp
 
 from .. import inference
 from ..mdp import gridworld, random_mdp
-from . import Case, Exercise, Output, knobbed
+from . import Case, Exercise, Output, Question, knobbed
 
 __all__ = [
+    "check_greedy_loss_question",
+    "check_policy_elbo",
     "check_soft_bellman_backup",
     "check_soft_policy_evaluation",
     "check_soft_value_iteration",
+    "reference_policy_elbo",
     "reference_soft_bellman_backup",
     "reference_soft_policy_evaluation",
     "reference_soft_value_iteration",
 ]
+
+
+def reference_policy_elbo(P, R, pi, p0, horizon, alpha=1.0):
+    """sum_{t<T} E_{q_pi}[r(s_t, a_t) + alpha * H(pi_t(.|s_t))] (``inference.policy_objective``)."""
+    return inference.policy_objective(P, R, pi, p0, horizon, alpha)
 
 
 def reference_soft_bellman_backup(P, R, V_next, gamma=1.0, alpha=1.0):
@@ -63,6 +72,130 @@ _GRID_NAME = f"a 2x4 gridworld with slip 0.2 (S={len(_GRID.P)}, A=5)"
 
 
 # ----------------------------------------------------------------------- Exercise 5.1
+def _elbo(
+    P,
+    R,
+    pi,
+    p0,
+    T,
+    alpha=1.0,
+    *,
+    entropy=1.0,
+    temperature=True,
+    move="s,sa,sap->p",
+    stuck=False,
+    late=False,
+    steps=0,
+    unweighted=False,
+    reverse=False,
+    row=False,
+):
+    """The variational objective with knobs that reproduce the typical mistakes."""
+    pi = np.asarray(pi, dtype=float)
+    if pi.ndim == 2 and row and T <= len(pi):  # pi[t] of a stationary policy: one row of it
+        pi_t = [pi[t] for t in range(T)]
+    elif pi.ndim == 2:
+        pi_t = [pi] * (T + steps)
+    else:
+        pi_t = list(pi[::-1] if reverse and len(pi) > 1 else pi) + [pi[-1]] * steps
+    d, total = np.asarray(p0, dtype=float), 0.0
+    for t in range(T + steps):
+        if late:  # one step of the dynamics before the first reward
+            d = np.einsum(move, d, np.broadcast_to(pi_t[t], R.shape), P)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = -np.log(pi_t[t]).sum(-1) if unweighted else entr(pi_t[t]).sum(-1)
+        bonus = entropy * (alpha if temperature else 1.0) * h
+        total += d @ ((pi_t[t] * R).sum(-1) + bonus)
+        if not (stuck or late):
+            d = np.einsum(move, d, np.broadcast_to(pi_t[t], R.shape), P)
+    return total
+
+
+def _elbo_cases(rng: np.random.Generator) -> list[Case]:
+    def case(text, S, A, T, alpha, kind="dense", policy="stationary", scale=1.0, zeros=0):
+        name, P, R = _mdp(rng, S, A, kind, scale)
+        p0 = rng.dirichlet(np.ones(S))
+        p0[rng.choice(S, size=zeros, replace=False)] = 0.0
+        shape = (S, A) if policy != "time-indexed" else (T, S, A)
+        pi = rng.dirichlet(np.ones(A), size=shape[:-1])
+        if text == "one-hot":
+            pi = np.eye(A)[rng.integers(A, size=shape[:-1])]
+        if text == "with zeros":  # some actions never taken: 0 log 0 counts as 0
+            pi[rng.random(shape) < 0.4] = 0.0
+            pi[..., 0] += 0.1
+            pi /= pi.sum(axis=-1, keepdims=True)
+        label = f"{name}, a {policy} {text} policy, T={T}, alpha={alpha:g}"
+        return Case(label, (P, R, pi, p0 / p0.sum(), T, alpha))
+
+    pi_grid = np.full((len(_GRID.P), 5), 0.2)
+    grid = Case(
+        f"{_GRID_NAME}, the uniform policy, T=8, alpha=1",
+        (_GRID.P, _GRID.R, pi_grid, _GRID.p0, 8, 1.0),
+    )
+    return [
+        case("random", 4, 3, 5, 1.0),
+        case("random", 5, 3, 6, 0.5, "deterministic", "time-indexed", zeros=1),
+        case("with zeros", 5, 4, 4, 2.0),
+        case("one-hot", 4, 3, 3, 1.0, policy="time-indexed"),
+        case("random", 3, 4, 1, 0.3),
+        case("random", 6, 2, 7, 0.0, "sparse", zeros=2),
+        case("random", 5, 3, 6, 1e-3, "sparse", "time-indexed", scale=1e3),
+        grid,
+    ]
+
+
+_ELBO_MISTAKES = {  # feedback -> the knobs of _elbo (or a function)
+    "your objective has no entropy term (it is the expected return): the ELBO is sum_t "
+    "E[r(s_t, a_t) + alpha * H(pi_t(.|s_t))].": dict(entropy=0.0),
+    "your entropy has the wrong sign: H(pi) = -sum_a pi(a|s) log pi(a|s) >= 0 and the ELBO adds "
+    "+ alpha * H (the slides: E[r - log pi]).": dict(entropy=-1.0),
+    "your entropy term is not multiplied by the temperature alpha: sum_t E[r + alpha * H].": dict(
+        temperature=False
+    ),
+    "your state distribution never moves: q(s_t) is p0 pushed forward t steps by the policy and "
+    "the dynamics, q(s_{t+1})(s') = sum_{s,a} q(s_t)(s) pi_t(a|s) P[s, a, s'].": dict(stuck=True),
+    "your first step already uses q(s_1): the sum starts at t = 0 with q(s_0) = p0; push the "
+    "distribution forward AFTER adding the step's reward and entropy.": dict(late=True),
+    "you pushed the state distribution with P summed over the wrong index: q(s_{t+1})(s') = "
+    "sum_{s,a} q(s_t)(s) pi_t(a|s) P[s, a, s'] (np.einsum('s,sa,sap->p', q, pi_t, P)).": [
+        dict(move="s,sa,pas->p"),
+        dict(move="p,sa,sap->s"),
+    ],
+    "you summed one step too many: the horizon T counts the steps t = 0 .. T-1.": dict(steps=1),
+    "you summed -log pi(a|s) over actions without weighting it by pi(a|s): the entropy is "
+    "H = -sum_a pi(a|s) log pi(a|s) (scipy.special.entr).": dict(unweighted=True),
+    "you used the time-indexed policy in reverse order: pi[t] is the policy of step t (the backward "
+    "pass fills it from T-1 down to 0, but it is indexed by t).": dict(reverse=True),
+    "a stationary policy of shape (S, A) is the same at every step: use pi itself, not pi[t] (which "
+    "is the row of state t).": dict(row=True),
+}
+
+
+def _elbo_zero_log_zero(actual, expected, case: Case) -> str | None:
+    if _nonfinite(np.asarray(actual), np.asarray(expected)) and (case.args[2] == 0).any():
+        return (
+            "your objective is NaN where pi(a|s) = 0: 0 * log 0 is NaN in numpy, but the entropy "
+            "counts it as 0. Use scipy.special.entr(pi) (= -pi log pi, 0 at 0) or "
+            "np.where(pi > 0, pi * np.log(pi), 0)."
+        )
+    return None
+
+
+POLICY_ELBO = Exercise(
+    id="5.1",
+    check_name="check_policy_elbo",
+    reference=reference_policy_elbo,
+    cases=_elbo_cases,
+    outputs=[Output("objective", 1e-9, 1e-9)],
+    mistakes=knobbed(_elbo, _ELBO_MISTAKES),
+    fallbacks=[_elbo_zero_log_zero],
+    success="the variational objective matches the reference on {n} MDPs and policies "
+    "(stationary and time-indexed, one-hot, alpha from 0 to 2, rewards up to 1e3).",
+)
+check_policy_elbo = POLICY_ELBO.check
+
+
+# ----------------------------------------------------------------------- Exercise 5.2
 def _backup_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for S, A, kind, gamma, alpha, scale in [
@@ -170,7 +303,7 @@ def _backup_overflow(actual, expected, case: Case) -> str | None:
 
 
 SOFT_BELLMAN_BACKUP = Exercise(
-    id="5.1",
+    id="5.2",
     check_name="check_soft_bellman_backup",
     reference=reference_soft_bellman_backup,
     cases=_backup_cases,
@@ -183,7 +316,7 @@ SOFT_BELLMAN_BACKUP = Exercise(
 check_soft_bellman_backup = SOFT_BELLMAN_BACKUP.check
 
 
-# ----------------------------------------------------------------------- Exercise 5.2
+# ----------------------------------------------------------------------- Exercise 5.3
 def _vi_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for S, A, kind, gamma, alpha, scale in [
@@ -219,7 +352,7 @@ def _pi(fn):  # a mistake in pi alone, from the right Q and V
 
 _VI_MISTAKES = {
     "this is hard value iteration (V = max_a Q). Soft value iteration uses the soft max V = alpha "
-    "* log sum_a exp(Q / alpha); use your soft_bellman_backup from Exercise 5.1.": (
+    "* log sum_a exp(Q / alpha); use your soft_bellman_backup from Exercise 5.2.": (
         lambda P, R, gamma, alpha=1.0: dict(enumerate(inference.value_iteration(P, R, gamma=gamma)))
     ),
     "your soft value iteration ignores the temperature alpha (it computes alpha = 1).": (
@@ -258,7 +391,7 @@ def _vi_fallback(actual, expected, case: Case) -> str | None:
     if _nonfinite(Q, Q_ref):
         return (
             "your Q is not finite: compute the soft max stably (the soft_bellman_backup of "
-            "Exercise 5.1 does) and check that gamma < 1 is used."
+            "Exercise 5.2 does) and check that gamma < 1 is used."
         )
     with np.errstate(all="ignore"):
         same = Q.shape == Q_ref.shape
@@ -294,7 +427,7 @@ def _vi_fallback(actual, expected, case: Case) -> str | None:
 
 
 SOFT_VALUE_ITERATION = Exercise(
-    id="5.2",
+    id="5.3",
     check_name="check_soft_value_iteration",
     reference=reference_soft_value_iteration,
     cases=_vi_cases,
@@ -307,7 +440,7 @@ SOFT_VALUE_ITERATION = Exercise(
 check_soft_value_iteration = SOFT_VALUE_ITERATION.check
 
 
-# ----------------------------------------------------------------------- Exercise 5.3
+# ----------------------------------------------------------------------- Exercise 5.4
 def _evaluation_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for S, A, kind, gamma, alpha, scale, policy in [
@@ -378,7 +511,7 @@ def _zero_log_zero(actual, expected, case: Case) -> str | None:
 
 
 SOFT_POLICY_EVALUATION = Exercise(
-    id="5.3",
+    id="5.4",
     check_name="check_soft_policy_evaluation",
     reference=reference_soft_policy_evaluation,
     cases=_evaluation_cases,
@@ -390,3 +523,33 @@ SOFT_POLICY_EVALUATION = Exercise(
     "(one-hot policies, alpha from 0 to 10, rewards up to 1e3).",
 )
 check_soft_policy_evaluation = SOFT_POLICY_EVALUATION.check
+
+
+# ----------------------------------------------------------------------- Exercise 5.5
+GREEDY_LOSS_QUESTION = Question(
+    id="5.5",
+    check_name="check_greedy_loss_question",
+    answer=0.3 * np.log(5) / (1 - 0.9),
+    success="alpha log|A| / (1 - gamma) = 0.3 log 5 / 0.1 = 4.83. In G every action is equally "
+    "good, so the soft-optimal policy is uniform and collects alpha log 5 of entropy at every "
+    "step, forever (discounted); the greedy policy collects none.",
+    feedback={
+        0.0: "both policies earn +1 per step in G, but the soft objective also pays alpha * H(pi) at "
+        "every step, and the greedy policy's entropy is 0.",
+        float(np.log(5)): "log 5 is the entropy of one uniform step, without the temperature: the "
+        "bonus is alpha * log 5, and it is collected at every step.",
+        float(
+            0.3 * np.log(5)
+        ): "alpha log 5 is the bonus of ONE step; the agent stays in G forever "
+        "and collects it at every step, discounted: sum_t gamma^t = 1 / (1 - gamma).",
+        float(np.log(5) / 0.1): "that is log 5 / (1 - gamma): the bonus is alpha * H, with alpha = "
+        "0.3.",
+        float((1 + 0.3 * np.log(5)) / 0.1): "that is V_soft(G) itself; the question asks for the "
+        "difference V_soft(G) - V^greedy(G), and V^greedy(G) = 1 / (1 - gamma) = 10.",
+    },
+    hint="in G all five actions keep the agent there with the same reward: what does the "
+    "soft-optimal policy do in G, what entropy bonus does it collect per step, and for how many "
+    "(discounted) steps?",
+    rtol=1e-2,
+)
+check_greedy_loss_question = GREEDY_LOSS_QUESTION.check

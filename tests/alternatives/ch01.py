@@ -3,38 +3,6 @@
 ALTERNATIVES = [
     dict(
         exercise="1.1",
-        name="torch.distributions.Normal(...).entropy()",
-        code="""
-        normal = torch.distributions.Normal(torch.zeros_like(log_std), log_std.exp())
-        return normal.entropy().sum(dim=-1)
-    """,
-    ),
-    dict(
-        exercise="1.1",
-        name="float32",
-        code="""
-        return (0.5 * math.log(2 * math.pi * math.e) + log_std.float()).sum(dim=-1)
-    """,
-    ),
-    dict(
-        exercise="1.1",
-        name="a loop over the latent dimensions",
-        code="""
-        entropy = torch.zeros(log_std.shape[:-1], dtype=log_std.dtype)
-        for j in range(log_std.shape[-1]):
-            entropy = entropy + 0.5 * (math.log(2 * math.pi) + 1.0) + log_std[..., j]
-        return entropy
-    """,
-    ),
-    dict(
-        exercise="1.1",
-        name="numpy",
-        code="""
-        return np.sum(0.5 * np.log(2 * np.pi * np.e) + np.asarray(log_std), axis=-1)
-    """,
-    ),
-    dict(
-        exercise="1.2",
         name="torch.distributions.kl_divergence",
         code="""
         Normal = torch.distributions.Normal
@@ -43,7 +11,7 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="1.2",
+        exercise="1.1",
         name="float32, with the log-variances",
         code="""
         mu_q, log_var_q = mu_q.float(), 2 * log_std_q.float()
@@ -53,7 +21,7 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="1.2",
+        exercise="1.1",
         name="a loop over the latent dimensions",
         code="""
         mu_q, log_std_q, mu_p, log_std_p = torch.broadcast_tensors(mu_q, log_std_q, mu_p, log_std_p)
@@ -66,7 +34,7 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="1.3",
+        exercise="1.2",
         name="a loop over the samples, torch.distributions entropy",
         code="""
         values = [log_joint(x, mu + torch.exp(log_std) * eps_s) for eps_s in eps]
@@ -75,7 +43,7 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="1.3",
+        exercise="1.2",
         name="torch.addcmul, the entropy written out",
         code="""
         z = torch.addcmul(mu, log_std.exp(), eps)
@@ -84,16 +52,17 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="1.3",
+        exercise="1.2",
         name="float32",
         code="""
         mu, log_std, eps = mu.float(), log_std.float(), eps.float()
         z = mu + torch.exp(log_std) * eps
-        return (log_joint(x, z).mean(dim=0) + gaussian_entropy(log_std)).float()
+        entropy = log_std.sum(dim=-1) + 0.5 * log_std.shape[-1] * math.log(2 * math.pi * math.e)
+        return (log_joint(x, z).mean(dim=0) + entropy).float()
     """,
     ),
     dict(
-        exercise="1.4",
+        exercise="1.3",
         name="backward() and .grad",
         code="""
         mu = mu.detach().clone().requires_grad_(True)
@@ -104,7 +73,7 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="1.4",
+        exercise="1.3",
         name="torch.optim.SGD with maximize=True",
         code="""
         mu = mu.detach().clone().requires_grad_(True)
@@ -116,7 +85,7 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="1.4",
+        exercise="1.3",
         name="gradient descent on -ELBO with torch.func.grad",
         code="""
         loss = lambda m, s: -elbo_fn(m, s).sum()
@@ -125,13 +94,89 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="1.4",
+        exercise="1.3",
         name="float32",
         code="""
         mu = mu.detach().float().requires_grad_(True)
         log_std = log_std.detach().float().requires_grad_(True)
         grad_mu, grad_log_std = torch.autograd.grad(elbo_fn(mu, log_std).sum(), [mu, log_std])
         return (mu + lr * grad_mu).detach(), (log_std + lr * grad_log_std).detach()
+    """,
+    ),
+    dict(
+        exercise="1.4",
+        name="upper case",
+        code="""
+        answer_1_4 = "B"
+    """,
+    ),
+    dict(
+        exercise="1.4",
+        name="with parentheses and spaces",
+        code="""
+        answer_1_4 = " (b) "
+    """,
+    ),
+    dict(
+        exercise="1.5",
+        name="torch.distributions, one backward on the sum, theta's gradient divided by N",
+        code="""
+        params = [t.detach().clone().requires_grad_(True) for t in (W, b, log_s, mu, log_std)]
+        W, b, log_s, mu, log_std = params
+        normal = torch.distributions.Normal
+        z = mu + log_std.exp() * eps
+        log_lik = normal(z @ W.T + b, log_s.exp()).log_prob(x).sum(-1)
+        log_prior = normal(0.0, 1.0).log_prob(z).sum(-1)
+        entropy = normal(mu, log_std.exp()).entropy().sum(-1)
+        elbo = (log_lik + log_prior).mean(0) + entropy
+        elbo.sum().backward()
+        n = x.shape[0]
+        with torch.no_grad():
+            new_theta = [p + lr_theta * p.grad / n for p in (W, b, log_s)]
+            new_q = [p + lr_q * p.grad for p in (mu, log_std)]
+        return (*new_theta, *new_q)
+    """,
+    ),
+    dict(
+        exercise="1.5",
+        name="alternating: the q_i first with vi_step, then theta at the new q_i",
+        code="""
+        theta = [t.detach().requires_grad_(True) for t in (W, b, log_s)]
+
+        def log_joint(x, z):
+            mean = z @ theta[0].T + theta[1]
+            log_lik = torch.distributions.Normal(mean, theta[2].exp()).log_prob(x).sum(-1)
+            return log_lik + torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+
+        def elbo_of_q(mu, log_std):
+            return elbo_mc(log_joint, x, mu, log_std, eps)
+
+        mu, log_std = vi_step(elbo_of_q, mu, log_std, lr_q)
+        grads = torch.autograd.grad(elbo_of_q(mu, log_std).mean(), theta)
+        new_theta = [(p + lr_theta * g).detach() for p, g in zip(theta, grads, strict=True)]
+        return (*new_theta, mu, log_std)
+    """,
+    ),
+    dict(
+        exercise="1.5",
+        name="float32, descent on the negative ELBO with torch.optim.SGD",
+        code="""
+        params = [t.detach().float().clone().requires_grad_(True) for t in (W, b, log_s, mu, log_std)]
+        W, b, log_s, mu, log_std = params
+        theta_opt = torch.optim.SGD([W, b, log_s], lr=lr_theta)
+        q_opt = torch.optim.SGD([mu, log_std], lr=lr_q)
+        z = mu + torch.exp(log_std) * eps.float()
+        residual = x.float() - z @ W.T - b
+        log_lik = -0.5 * (residual**2).sum(-1) * torch.exp(-2 * log_s) - x.shape[-1] * log_s
+        entropy = log_std.sum(-1)
+        elbo = (log_lik - 0.5 * (z**2).sum(-1)).mean(0) + entropy
+        loss = -elbo.sum()  # theta's gradient of the sum is N times that of the mean
+        loss.backward()
+        for p in (W, b, log_s):
+            p.grad /= x.shape[0]
+        theta_opt.step()
+        q_opt.step()
+        return tuple(p.detach() for p in params)
     """,
     ),
 ]

@@ -103,31 +103,6 @@ ALTERNATIVES = [
     ),
     dict(
         exercise="4.3",
-        name="scipy.special.softmax",
-        code="""
-        from scipy.special import softmax
-        return softmax(np.asarray(Q, dtype=float) / alpha, axis=-1)
-    """,
-    ),
-    dict(
-        exercise="4.3",
-        name="torch.softmax in float32",
-        code="""
-        import torch
-        return torch.softmax(torch.as_tensor(Q, dtype=torch.float32) / alpha, dim=-1)
-    """,
-    ),
-    dict(
-        exercise="4.3",
-        name="subtract the maximum, exponentiate, normalise",
-        code="""
-        Q = np.asarray(Q, dtype=float)
-        e = np.exp((Q - Q.max(axis=-1, keepdims=True)) / alpha)
-        return e / e.sum(axis=-1, keepdims=True)
-    """,
-    ),
-    dict(
-        exercise="4.4",
         name="torch.logsumexp over two dimensions",
         code="""
         import torch
@@ -141,7 +116,7 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="4.4",
+        exercise="4.3",
         name="a loop over next states, scipy.special.logsumexp with weights b",
         code="""
         S, A = R.shape
@@ -157,7 +132,7 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="4.4",
+        exercise="4.3",
         name="torch in float32",
         code="""
         import torch
@@ -167,6 +142,65 @@ ALTERNATIVES = [
         for _ in range(horizon - 1):
             rows.append(torch.logsumexp(rows[-1][:, None, None] + R_t[:, :, None] + log_P, dim=(0, 1)))
         return torch.stack(rows)
+    """,
+    ),
+    dict(
+        exercise="4.4",
+        name="alpha_t beta_t normalised, from Exercises 4.2 and 4.3",
+        code="""
+        Q, V = backward_log_messages(P, R, horizon, alpha)
+        log_post = forward_log_messages(P, R / alpha, p0, horizon) + V / alpha
+        marginals = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
+        return np.exp((Q - V[..., None]) / alpha), marginals
+    """,
+    ),
+    dict(
+        exercise="4.4",
+        name="torch in float32, the posterior dynamics as a softmax",
+        code="""
+        import torch
+        Q, V = (torch.as_tensor(x, dtype=torch.float32) for x in backward_log_messages(P, R, horizon, alpha))
+        log_P = torch.log(torch.as_tensor(P, dtype=torch.float32))
+        pi = torch.softmax(Q / alpha, dim=-1)
+        d = torch.softmax(torch.log(torch.as_tensor(p0, dtype=torch.float32)) + V[0] / alpha, dim=0)
+        rows = [d]
+        for t in range(horizon - 1):
+            tilted = torch.softmax(log_P + V[t + 1] / alpha, dim=2)   # p(s' | s, a, O)
+            rows.append(torch.einsum("s,sa,sap->p", rows[-1], pi[t], tilted))
+        return pi, torch.stack(rows)
+    """,
+    ),
+    dict(
+        exercise="4.4",
+        name="everything in one loop with scipy.special.softmax, the library's messages",
+        code="""
+        from scipy.special import softmax
+        S = len(p0)
+        Q, V = backward_messages(P, R, horizon, alpha=alpha, optimistic=True)
+        pi = softmax(Q / alpha, axis=-1)
+        with np.errstate(divide="ignore"):
+            log_alpha = np.log(np.asarray(p0, dtype=float))
+        marginals = np.zeros((horizon, S))
+        for t in range(horizon):
+            marginals[t] = softmax(log_alpha + V[t] / alpha)
+            with np.errstate(divide="ignore"):
+                scores = log_alpha[:, None, None] + R[:, :, None] / alpha + np.log(P)
+            log_alpha = logsumexp(scores, axis=(0, 1))
+        return pi, marginals
+    """,
+    ),
+    dict(
+        exercise="4.5",
+        name="upper case",
+        code="""
+        answer_4_5 = "C"
+    """,
+    ),
+    dict(
+        exercise="4.5",
+        name="with parentheses and spaces",
+        code="""
+        answer_4_5 = " (c) "
     """,
     ),
 ]

@@ -46,41 +46,20 @@ MISTAKES = [
     ),
     dict(
         exercise="4.3",
-        name="normalised over states instead of actions",
-        old="logsumexp(Q / alpha, axis=-1, keepdims=True)",
-        new="logsumexp(Q / alpha, axis=-2, keepdims=True)",
-        feedback="your policy is normalised over the wrong axis",
-    ),
-    dict(
-        exercise="4.3",
-        name="returns log pi",
-        old="return np.exp((Q - V) / alpha)",
-        new="return (Q - V) / alpha",
-        feedback="you returned log pi",
-    ),
-    dict(
-        exercise="4.3",
-        name="multiplies by alpha in the exponent",
-        old="return np.exp((Q - V) / alpha)",
-        new="return np.exp((Q - V) * alpha)",
-        feedback="does not sum to one over actions",
-    ),
-    dict(
-        exercise="4.4",
         name="optimality factor missing",
         old="log_alpha[t][:, None, None] + R[:, :, None] + log_P",
         new="log_alpha[t][:, None, None] + log_P",
         feedback="the optimality factor p(O_t | s_t, a_t) = exp(r(s_t, a_t)) is missing",
     ),
     dict(
-        exercise="4.4",
+        exercise="4.3",
         name="max instead of logsumexp",
         old="log_alpha[t + 1] = logsumexp(scores, axis=(0, 1))",
         new="log_alpha[t + 1] = np.max(scores, axis=(0, 1))",
         feedback="you took a max where the forward message SUMS",
     ),
     dict(
-        exercise="4.4",
+        exercise="4.3",
         name="alpha_0 = 1 instead of p0",
         old="log_alpha[0] = np.log(p0)",
         new="log_alpha[0] = 0.0",
@@ -107,20 +86,51 @@ MISTAKES = [
     ),
     dict(
         exercise="4.3",
-        name="pi(s | a) as the slides write it: normalised over states",
-        old="V = alpha * logsumexp(Q / alpha, axis=-1, keepdims=True)\n    return np.exp((Q - V) / alpha)",
-        new=(
-            "Q = np.swapaxes(Q, -1, -2)\n"
-            "    V = alpha * logsumexp(Q / alpha, axis=-1, keepdims=True)\n"
-            "    return np.swapaxes(np.exp((Q - V) / alpha), -1, -2)"
-        ),
-        feedback="Slide erratum: the slides write pi(s_t | a_t)",
-    ),
-    dict(
-        exercise="4.4",
         name="the slides' forward message: action posterior normalised per state",
         old="log_alpha[t][:, None, None] + R[:, :, None] + log_P",
         new="log_alpha[t][:, None, None] + (R - logsumexp(R, axis=1, keepdims=True))[:, :, None] + log_P",
         feedback="lacks the factor p(O_t | s_t)",
+    ),
+    dict(
+        exercise="4.4",
+        name="the agent's marginals: the policy pushed through the true dynamics",
+        old='marginals[t + 1] = np.einsum("s,sa,sap->p", marginals[t], pi[t], posterior_dynamics)',
+        new='marginals[t + 1] = np.einsum("s,sa,sap->p", marginals[t], pi[t], P)',
+        feedback="you pushed the policy forward with the TRUE dynamics",
+    ),
+    dict(
+        exercise="4.4",
+        name="starts from p0 instead of p(s_0 | O)",
+        old="marginals[0] = np.exp(log_start - logsumexp(log_start))",
+        new="marginals[0] = p0",
+        feedback="your marginals start from p0",
+    ),
+    dict(
+        exercise="4.4",
+        name="the variational backward pass (chapter 05) instead of the exact messages",
+        old="Q, V = backward_log_messages(P, R, horizon, alpha)",
+        new="Q, V = backward_messages(P, R, horizon, alpha=alpha)",
+        feedback="you used the variational backward pass",
+    ),
+    dict(
+        exercise="4.4",
+        name="pi(s | a) as the slides write it: the policy normalised over states",
+        old="pi = np.exp((Q - V[..., None]) / alpha)",
+        new="pi = np.exp((Q - alpha * logsumexp(Q / alpha, axis=-2, keepdims=True)) / alpha)",
+        feedback="Slide erratum: the slides write pi(s_t | a_t)",
+    ),
+    dict(
+        exercise="4.5",
+        name="predicts that the temperature alone decides",
+        old='answer_4_5 = "c"',
+        new='answer_4_5 = "a"',
+        feedback="the horizon decides how many steps the agent will spend at the goal",
+    ),
+    dict(
+        exercise="4.5",
+        name="predicts more wandering with more time",
+        old='answer_4_5 = "c"',
+        new='answer_4_5 = "b"',
+        feedback="More steps left make the goal worth more",
     ),
 ]
