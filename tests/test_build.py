@@ -5,7 +5,14 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from course_utils import build
-from course_utils.build import MarkerError, make_exercise, render, stale_notebooks
+from course_utils.build import (
+    EXERCISE_ID,
+    ROOT,
+    MarkerError,
+    make_exercise,
+    render,
+    stale_notebooks,
+)
 
 SOLUTION_CELL = """# Exercise 3.2: a function with a nested region
 def f(x):
@@ -179,3 +186,45 @@ def test_cli_reports_marker_errors_without_a_traceback(tmp_path, monkeypatch, ca
 def test_repository_notebooks_are_in_sync_with_solutions():
     """notebooks/ must be exactly what `python -m course_utils.build` generates."""
     assert stale_notebooks() == [], "run `python -m course_utils.build`"
+
+
+def _solution_lines(source: str) -> int:
+    """Non-blank, non-comment lines between the ### BEGIN / END SOLUTION markers of a cell."""
+    lines, inside = 0, False
+    for line in source.splitlines():
+        marker = line.strip()
+        if marker in ("### BEGIN SOLUTION", "### END SOLUTION"):
+            inside = marker == "### BEGIN SOLUTION"
+        elif inside and marker and not marker.startswith("#"):
+            lines += 1
+    return lines
+
+
+def exercise_sizes() -> dict[str, dict[str, int]]:
+    """{chapter: {exercise id: solution lines}} for every solution notebook."""
+    sizes = {}
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        sizes[path.name[:2]] = {
+            EXERCISE_ID.findall(c.source)[0]: _solution_lines(c.source)
+            for c in nb.cells
+            if c.cell_type == "code" and EXERCISE_ID.findall(c.source)
+        }
+    return sizes
+
+
+def test_exercises_of_chapters_00_to_05_make_the_student_build():
+    """Issue 14: a build-it exercise (>= 10 solution lines) in each of 01-05, and at most a
+    quarter of the exercises of 00-05 with <= 2 lines (a checked question is one line)."""
+    sizes = exercise_sizes()
+    print({chapter: sizes[chapter] for chapter in ("00", "01", "02", "03", "04", "05")})
+    for chapter in ("01", "02", "03", "04", "05"):
+        assert max(sizes[chapter].values()) >= 10, (chapter, sizes[chapter])
+    small = [
+        n
+        for chapter in ("00", "01", "02", "03", "04", "05")
+        for n in sizes[chapter].values()
+        if n <= 2
+    ]
+    total = sum(len(sizes[chapter]) for chapter in ("00", "01", "02", "03", "04", "05"))
+    assert len(small) <= total / 4, (len(small), total)
