@@ -53,6 +53,8 @@ __all__ = [
     "exercise_of_check",
     "flat_parameters",
     "knobbed",
+    "messages",
+    "mistake_table",
 ]
 
 _HERE = str(Path(__file__).resolve().parent)
@@ -162,6 +164,23 @@ def knobbed(variant: Callable | None, table: Mapping[str, Any]) -> list[Mistake]
             fn = (lambda *args, k=entry: variant(*args, **k)) if isinstance(entry, dict) else entry
             mistakes.append(Mistake(message, fn))
     return mistakes
+
+
+def messages(text: str) -> dict[str, str]:
+    """A table of feedback: one ``name: message`` entry per unindented line of ``text``, continued
+    on the indented lines below it."""
+    entries = (entry.split(": ", 1) for entry in re.split(r"\n(?=\S)", text.strip()))
+    return {name: " ".join(message.split()) for name, message in entries}
+
+
+def mistake_table(text: str, **fns: Callable | tuple) -> list[Mistake]:
+    """``Mistake(message, fn)`` for each ``name=fn`` (or tuple of fns), messages from ``text``."""
+    table = messages(text)
+    return [
+        Mistake(table[name], fn)
+        for name, some in fns.items()
+        for fn in (some if isinstance(some, tuple) else (some,))
+    ]
 
 
 @dataclass

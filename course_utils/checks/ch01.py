@@ -9,7 +9,6 @@ message table above the exercise.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from functools import partial
 
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import lvm
-from . import Case, Exercise, Grad, Mistake, Output, Question, as_array
+from . import Case, Exercise, Grad, Output, Question, as_array, messages, mistake_table
 
 __all__ = [
     "check_elbo_mc",
@@ -26,24 +25,7 @@ __all__ = [
     "check_ml_step",
     "check_vi_step",
 ]
-__all__ += ["messages", "mistake_table", "reduction_mistakes"]
-
-
-def messages(text: str) -> dict[str, str]:
-    """A table of feedback: one ``name: message`` entry per unindented line of ``text``, continued
-    on the indented lines below it."""
-    entries = (entry.split(": ", 1) for entry in re.split(r"\n(?=\S)", text.strip()))
-    return {name: " ".join(message.split()) for name, message in entries}
-
-
-def mistake_table(text: str, **fns: Callable | tuple) -> list[Mistake]:
-    """``Mistake(message, fn)`` for each ``name=fn`` (or tuple of fns), messages from ``text``."""
-    table = messages(text)
-    return [
-        Mistake(table[name], fn)
-        for name, some in fns.items()
-        for fn in (some if isinstance(some, tuple) else (some,))
-    ]
+__all__ += ["reduction_mistakes"]
 
 
 _REDUCTIONS = """

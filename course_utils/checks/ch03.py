@@ -24,8 +24,16 @@ import torch
 import torch.nn.functional as F
 
 from .. import vae as ref
-from . import Case, Exercise, ExerciseError, Output, Question, flat_parameters
-from .ch01 import messages, mistake_table
+from . import (
+    Case,
+    Exercise,
+    ExerciseError,
+    Output,
+    Question,
+    flat_parameters,
+    messages,
+    mistake_table,
+)
 
 __all__ = [
     "check_importance_weighted_bound",
