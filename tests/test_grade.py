@@ -1,6 +1,8 @@
 """The grading CLI on real submissions of chapter 00: passed, failed, not attempted, syntax error."""
 
 import csv
+import sys
+import uuid
 import shutil
 from pathlib import Path
 
@@ -35,8 +37,9 @@ def _submission(path: Path, exercise_source: str | None) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+@pytest.fixture(scope="module", params=["fast", "full"])
+def graded(request, tmp_path_factory):
+    """A class of four graded in fast mode (the default) and with --full: same verdicts."""
     folder = tmp_path_factory.mktemp("submissions")
     shutil.copy(SOLUTION, folder / "alice.ipynb")  # everything right
     _submission(folder / "bob.ipynb", NAIVE_LOGSUMEXP)  # a wrong answer
@@ -46,11 +49,12 @@ def graded(tmp_path_factory):
     shutil.copy(EXERCISE, folder / ".ipynb_checkpoints" / "carol-checkpoint.ipynb")  # ignored
     before = {p.name: p.read_bytes() for p in folder.glob("*.ipynb")}
     report = folder / "grades.csv"
-    code = grade.main([str(folder), "--csv", str(report)])
+    mode = ["--full"] if request.param == "full" else []
+    code = grade.main([str(folder), "--csv", str(report), "--jobs", "2", *mode])
     with report.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     after = {p.name: p.read_bytes() for p in folder.glob("*.ipynb")}
-    return code, rows, before, after
+    return code, rows, before, after, request.param
 
 
 def _status(rows, who, exercise):
@@ -61,7 +65,7 @@ def _status(rows, who, exercise):
 
 
 def test_folder_grading_exit_code_and_csv_rows(graded):
-    code, rows, _, _ = graded
+    code, rows, _, _, mode = graded
     assert code == 1  # not everyone passed
     assert {Path(r["notebook"]).name for r in rows} == {
         "alice.ipynb",
@@ -71,33 +75,34 @@ def test_folder_grading_exit_code_and_csv_rows(graded):
     }
     assert len([r for r in rows if r["exercise"] != "-"]) == 8  # four notebooks, two exercises each
     # dave's broken cell leaves `logsumexp` undefined: the demo cells that use it are listed too
+    # when they run (--full); fast mode does not run demo cells that no check needs
     others = [r for r in rows if r["exercise"] == "-"]
-    assert others and all(
+    assert (others or mode == "fast") and all(
         r["notebook"].endswith("dave.ipynb") and "NameError" in r["feedback"] for r in others
     )
 
 
 def test_correct_submission_passes(graded):
-    _, rows, _, _ = graded
+    _, rows, _, _, _ = graded
     assert _status(rows, "alice", "0.1") == ("passed", "")
     assert _status(rows, "alice", "0.2") == ("passed", "")
 
 
 def test_wrong_answer_fails_with_the_checks_feedback(graded):
-    _, rows, _, _ = graded
+    _, rows, _, _, _ = graded
     status, feedback = _status(rows, "bob", "0.1")
     assert status == "failed" and "overflow or underflow" in feedback
 
 
 def test_unmodified_notebook_is_not_attempted(graded):
-    _, rows, _, _ = graded
+    _, rows, _, _, _ = graded
     for exercise in ("0.1", "0.2"):
         status, feedback = _status(rows, "carol", exercise)
         assert status == "not attempted" and feedback == "still raises NotImplementedError"
 
 
 def test_syntax_error_is_that_exercise_failing(graded):
-    _, rows, _, _ = graded
+    _, rows, _, _, _ = graded
     status, feedback = _status(rows, "dave", "0.1")
     assert (
         status == "failed"
@@ -107,7 +112,7 @@ def test_syntax_error_is_that_exercise_failing(graded):
 
 
 def test_submissions_are_not_modified(graded):
-    _, _, before, after = graded
+    _, _, before, after, _ = graded
     assert before == after
 
 
@@ -242,3 +247,114 @@ def test_a_check_that_could_not_run_is_matched_by_its_argument_or_its_name():
     results, _ = grade.assess(nb)
     assert [(r.exercise, r.status) for r in results] == [("0.1", "error"), ("0.2", "error")]
     assert "NameError" in results[0].feedback and "check_boltzmann" in results[1].feedback
+
+
+# ------------------------------------------------------------------ fast mode: which cells run
+
+
+def _notebook(*sources: str) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    return nb
+
+
+def test_fast_mode_keeps_what_the_checks_need_and_skips_the_rest():
+    nb = _notebook(
+        "import numpy as np\nfrom course_utils.checks.ch00 import check_f",  # 0 setup
+        "data = np.arange(3)\nplt_title = 'demo'",  # 1 defines data
+        "data.sort()",  # 2 changes data in place
+        "heavy = [i**2 for i in range(10**6)]\nprint(len(heavy))",  # 3 a demo nothing needs
+        "# Exercise 1.1: f\ndef f(x):\n    return x + offset(data)",  # 4 reads data and offset
+        "def offset(v):\n    return v.sum()",  # 5 defined after the exercise, before its check
+        "check_f(f)",  # 6 a check
+        "import matplotlib.pyplot as plt\nplt.plot(data)",  # 7 a figure after the exercises
+        "print(np.mean(data))",  # 8 reads data, changes nothing, needed by nothing
+        "torch.manual_seed(0)\nresult = train(data)",  # 9 reseeds for its own demo: not setup
+        "check_f(f, result)",  # 10 a check that needs the demo's result (and so data)
+    )
+    cells, why = grade.select_cells(nb)
+    assert why == "" and cells == [0, 1, 2, 4, 5, 6, 9, 10]
+
+
+@pytest.mark.parametrize(
+    "source", ["%%time\nx = 1", "exec('x = 1')", "x = globals()['y']", "def broken(:\n    pass"]
+)
+def test_fast_mode_falls_back_to_full_when_a_cell_cannot_be_read(source):
+    nb = _notebook("import numpy as np", source, "# Exercise 1.1: f\ndef f(x):\n    return x")
+    cells, why = grade.select_cells(nb)
+    assert cells is None and why.startswith("cell 1 cannot be analysed")
+
+
+def test_a_broken_exercise_cell_does_not_force_full_mode():
+    nb = _notebook("import numpy as np", "# Exercise 1.1: f\ndef f(x:\n    return x", "check_f(f)")
+    assert grade.select_cells(nb) == ([0, 1, 2], "")
+
+
+def test_fast_and_full_mode_agree_on_every_solution_notebook_stored_outputs():
+    """Fast mode on each solution notebook keeps every exercise and check cell (the verdicts
+    then come from the same cells as in the stored full run, graded in test_notebooks)."""
+    for path in SOLUTIONS:
+        nb = nbformat.read(path, as_version=4)
+        cells, why = grade.select_cells(nb)
+        assert cells is not None, f"{path.name}: {why}"
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code" and (
+                grade.EXERCISE_ID.findall(cell.source) or grade.CHECK_CALL.search(cell.source)
+            ):
+                assert index in cells, (path.name, index)
+
+
+# ---------------------------------------------------------------- grading untrusted notebooks
+
+HOSTILE = {
+    "spinner": "while True:\n    pass",
+    "hog": "import numpy as np\nhog = np.ones(30 * 2**30 // 8)  # 30 GB",
+    "wiper": (
+        "import pathlib\nfor p in pathlib.Path('.').iterdir():\n"
+        "    if p.is_file():\n        p.unlink()"
+    ),
+    "suicide": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+}
+
+
+def _living_with(marker: str) -> list[int]:
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the memory and process checks read /proc")
+def test_hostile_notebooks_are_errors_and_harm_nothing(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name, code in HOSTILE.items():
+        _submission(folder / f"{name}.ipynb", "# Exercise 0.1: hostile\n" + code)
+    shutil.copy(SOLUTION, folder / "alice.ipynb")
+    (folder / "roster.txt").write_text("alice\n")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    marker = f"COURSE_GRADE_TEST_{uuid.uuid4().hex}"
+    monkeypatch.setenv(marker, "1")  # every worker and kernel inherits it
+    report = tmp_path / "grades.csv"
+    code = grade.main([str(folder), "--jobs", "2", "--time-limit", "40", "--csv", str(report)])
+    out = capsys.readouterr().out
+    assert code == 1
+    with report.open(newline="") as handle:
+        rows = {(Path(r["notebook"]).stem, r["exercise"]): r for r in csv.DictReader(handle)}
+    assert rows[("alice", "0.1")]["status"] == rows[("alice", "0.2")]["status"] == "passed"
+    reasons = {
+        "spinner": "stopped after 40 s, the time limit per notebook",
+        "hog": "ran out of memory (the limit is 8 GiB per process)",
+        "suicide": "the kernel died",
+    }
+    for name, reason in reasons.items():
+        assert rows[(name, "-")]["status"] == "error" and reason in rows[(name, "-")]["feedback"]
+    assert rows[("wiper", "0.1")]["status"] == "error"  # it defined no logsumexp to check
+    assert "NameError" in rows[("wiper", "0.1")]["feedback"]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # nothing touched
+    assert "Traceback" not in out
+    assert _living_with(marker) == [], "a kernel or worker outlived its notebook"

@@ -25,7 +25,10 @@ substring (case-insensitive), every earlier exercise is ``passed`` and no other 
 alternative counts as accepted when that exercise and every earlier one are ``passed``.
 The random generators of ``random``, numpy and torch are restored after the mistakes, and then
 the original cells run as usual, so the rest of the notebook sees exactly what nbval sees.
-Cells after the last check cell are not run (they cannot change any verdict).
+Cells after the last check cell are not run (they cannot change any verdict). Where the
+grader's fast mode (``grade.select_cells`` on the notebook with the mistake) would skip some of
+the cells between the exercise and its last check, the trial runs again with only the selected
+cells, and the verdict must be the same (status and feedback) for the mistake to count.
 
 Later exercises that build on a wrong function (0.2 calls 0.1's ``logsumexp``) would also fail
 in a full run with the mistake; that cascade is intended and not what is tested here.
@@ -349,6 +352,22 @@ def _check_cells_end(nb, index: int) -> int:
     return last
 
 
+def _trial(kernel, nb, executed, index: int, mutated, later) -> nbformat.NotebookNode:
+    """The notebook as graded with ``mutated`` at ``index`` followed by the cells ``later``."""
+    trial = copy.deepcopy(executed)
+    trial.cells = [*trial.cells[:index], kernel.run(mutated, index)]
+    # The grader's verdict is fixed by the first error, in the exercise cell or in a check
+    # cell: stop there (later check cells may be long training runs).
+    decided = grade._error_of(trial.cells[-1]) is not None
+    for j in later:
+        if decided:
+            break
+        trial.cells.append(kernel.run(nb.cells[j], j))
+        failed = grade._error_of(trial.cells[-1]) is not None
+        decided = failed and bool(grade.CHECK_CALL.search(nb.cells[j].source))
+    return trial
+
+
 def judge(trial, exercise: str, mistake: Mistake) -> Outcome:
     """Classify a partly executed notebook with the grader and compare with the expectation."""
     results, other_errors = grade.assess(trial)
@@ -419,21 +438,25 @@ def run_mistakes(notebook: Path, mistakes: list[Mistake], timeout: int = CELL_TI
                     t0 = time.perf_counter()
                     mutated = copy.deepcopy(cell)
                     mutated.source = cell.source.replace(m.old, m.new, 1)
-                    trial = copy.deepcopy(executed)
-                    trial.cells = [*trial.cells[:index], kernel.run(mutated, index)]
-                    # The grader's verdict is fixed by the first error, in the exercise cell or in a
-                    # check cell: stop there (later check cells may be long training runs).
-                    decided = grade._error_of(trial.cells[-1]) is not None
-                    for j in range(index + 1, end + 1):
-                        if decided:
-                            break
-                        trial.cells.append(kernel.run(nb.cells[j], j))
-                        failed = grade._error_of(trial.cells[-1]) is not None
-                        decided = failed and bool(grade.CHECK_CALL.search(nb.cells[j].source))
-                    outcomes.append(judge(trial, exercise, m))
-                    outcomes[-1].seconds = time.perf_counter() - t0
+                    trial = _trial(kernel, nb, executed, index, mutated, range(index + 1, end + 1))
+                    outcome = judge(trial, exercise, m)
                     kernel.run_hidden(_RESTORE_RNG)
                     kernel.run_hidden(_SAVE_RNG)
+                    # Fast grading mode runs only the cells the checks need: the same verdict?
+                    with_mistake = copy.deepcopy(nb)
+                    with_mistake.cells[index] = mutated
+                    selected, _ = grade.select_cells(with_mistake)
+                    fast = [j for j in selected or range(len(nb.cells)) if index < j <= end]
+                    if fast != list(range(index + 1, end + 1)):
+                        trial = _trial(kernel, nb, executed, index, mutated, fast)
+                        again = judge(trial, exercise, m)
+                        if (again.caught, again.feedback) != (outcome.caught, outcome.feedback):
+                            outcome.caught = False
+                            outcome.detail += f"; fast mode differs: {again.detail}"
+                        kernel.run_hidden(_RESTORE_RNG)
+                        kernel.run_hidden(_SAVE_RNG)
+                    outcomes.append(outcome)
+                    outcomes[-1].seconds = time.perf_counter() - t0
                 kernel.run_hidden(_RESTORE_RNG)
             t0 = time.perf_counter()
             executed.cells[index] = kernel.run(cell, index)
