@@ -33,6 +33,8 @@ from pathlib import Path
 
 import nbformat
 
+from . import links
+
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 NOTEBOOKS = ROOT / "notebooks"
@@ -140,6 +142,20 @@ def make_exercise(nb: nbformat.NotebookNode, name: str = "<notebook>") -> nbform
     return nb
 
 
+def add_launch_cells(nb: nbformat.NotebookNode, notebook: str) -> nbformat.NotebookNode:
+    """Put the chapter's Colab and Binder links under the title of the first cell, and the
+    Colab setup cell before the first code cell (both from course_utils.links)."""
+    first = nb.cells[0]
+    if first.cell_type != "markdown":
+        raise MarkerError(f"{notebook}: the first cell must be the chapter's markdown title")
+    title, _, rest = first.source.partition("\n")
+    first.source = f"{title}\n\n{links.launch_line(notebook)}\n{rest}".rstrip("\n")
+    setup = nbformat.v4.new_code_cell(links.colab_setup_source())
+    setup.id = f"colab-setup-{notebook.rsplit('/', 1)[-1][:2]}"
+    nb.cells.insert(1, setup)
+    return nb
+
+
 def render(nb: nbformat.NotebookNode) -> str:
     """Serialise a notebook deterministically (the format Jupyter itself writes)."""
     text = nbformat.writes(nb)
@@ -153,11 +169,44 @@ def exercise_text(solution_path: Path) -> str:
         name = str(solution_path.relative_to(ROOT))
     except ValueError:
         name = str(solution_path)
-    return render(make_exercise(nb, name))
+    exercise = make_exercise(nb, name)
+    return render(add_launch_cells(exercise, f"{NOTEBOOKS.name}/{solution_path.name}"))
 
 
 def solution_paths(solutions: Path = SOLUTIONS) -> list[Path]:
     return sorted(p for p in solutions.glob("*.ipynb") if p.is_file())
+
+
+README = ROOT / "README.md"
+BINDER_BADGE = re.compile(r"^\[!\[Binder\]\(.*$", re.MULTILINE)
+OPEN_COLUMN = "open in"
+
+
+def readme_text(text: str) -> str:
+    """The README with its Binder badge and the chapter map's "open in" column regenerated
+    from course_utils.links (everything else unchanged)."""
+    badge = (
+        "[![Binder](https://mybinder.org/badge_logo.svg)]"
+        f"({links.binder_url(f'{NOTEBOOKS.name}/00_start_here.ipynb')})"
+    )
+    text = BINDER_BADGE.sub(lambda _: badge, text, count=1)
+    lines, column = text.split("\n"), None
+    for number, line in enumerate(lines):
+        cells = line.split("|")
+        if line.startswith("| #") and f" {OPEN_COLUMN} " in cells:
+            column = cells.index(f" {OPEN_COLUMN} ")
+        elif column is not None and re.match(r"^\| \d\d \|", line):
+            notebook = re.search(r"\((notebooks/\d\d_\w+\.ipynb)\)", line)
+            if notebook is None:
+                raise MarkerError(f"README.md, line {number + 1}: no link to notebooks/NN_*.ipynb")
+            path = notebook.group(1)
+            cells[column] = (
+                f" [Colab]({links.colab_url(path)}) · [Binder]({links.binder_url(path)}) "
+            )
+            lines[number] = "|".join(cells)
+        elif column is not None and not line.startswith("|"):
+            column = None  # the table ended
+    return "\n".join(lines)
 
 
 def stale_notebooks(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS) -> list[str]:
@@ -174,6 +223,10 @@ def stale_notebooks(solutions: Path = SOLUTIONS, notebooks: Path = NOTEBOOKS) ->
     for extra in sorted(notebooks.glob("*.ipynb")):
         if extra.name not in expected_names:
             problems.append(f"{extra.name}: has no solution notebook in solutions/")
+    if notebooks == NOTEBOOKS and README.read_text(encoding="utf-8") != readme_text(
+        README.read_text(encoding="utf-8")
+    ):
+        problems.append("README.md: its launch links differ from course_utils/links.py")
     return problems
 
 
@@ -194,6 +247,11 @@ def build(
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
             changed.append(target)
+    if notebooks == NOTEBOOKS:
+        old = README.read_text(encoding="utf-8")
+        if readme_text(old) != old:
+            README.write_text(readme_text(old), encoding="utf-8")
+            changed.append(README)
     return changed
 
 
