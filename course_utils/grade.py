@@ -3,7 +3,7 @@
 Usage::
 
     python -m course_utils.grade notebooks/00_start_here.ipynb
-    python -m course_utils.grade submissions/ --csv grades.csv --jobs 2
+    python -m course_utils.grade submissions/ --csv grades.csv --jobs 2   # default: one per core
     python -m course_utils.grade submissions/ --full        # run every cell of every notebook
 
 Each notebook is graded in its own worker process, in a throw-away copy of its folder (the
@@ -668,8 +668,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run every cell of every notebook (default: only the cells the exercises need)",
     )
+    cores = os.cpu_count() or 1
     parser.add_argument(
-        "--jobs", type=int, default=1, metavar="N", help="grade N notebooks at a time (default 1)"
+        "--jobs",
+        type=int,
+        default=cores,
+        metavar="N",
+        help=f"grade N notebooks at a time (default: the number of cores, {cores})",
     )
     parser.add_argument(
         "--timeout", type=int, default=900, help="seconds allowed per cell (default 900)"
@@ -703,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no notebooks found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 2
     limits = Limits(args.timeout, args.time_limit, args.memory_limit, args.full)
-    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
+    threads = max(1, cores // args.jobs) if args.jobs > 1 else None
     start = time.perf_counter()
 
     def one(path: Path) -> NotebookResult:
