@@ -144,10 +144,11 @@ def make_exercise(nb: nbformat.NotebookNode, name: str = "<notebook>") -> nbform
 
 def add_launch_cells(nb: nbformat.NotebookNode, notebook: str) -> nbformat.NotebookNode:
     """Put the chapter's Colab and Binder links under the title of the first cell, and the
-    Colab setup cell before the first code cell (both from course_utils.links)."""
-    first = nb.cells[0]
-    if first.cell_type != "markdown":
-        raise MarkerError(f"{notebook}: the first cell must be the chapter's markdown title")
+    Colab setup cell before the first code cell (both from course_utils.links). A notebook
+    that does not open with a markdown title (a chapter always does) is left as it is."""
+    first = nb.cells[0] if nb.cells else None
+    if first is None or first.cell_type != "markdown" or not first.source.startswith("# "):
+        return nb
     title, _, rest = first.source.partition("\n")
     first.source = f"{title}\n\n{links.launch_line(notebook)}\n{rest}".rstrip("\n")
     setup = nbformat.v4.new_code_cell(links.colab_setup_source())

@@ -21,7 +21,8 @@ def _requirements(path: Path) -> dict[str, str]:
 
 
 def test_torch_is_bounded_to_the_cpu_wheel_range():
-    assert _requirements(ROOT / "requirements.txt")["torch"] == ">=2.4,<2.14"  # 2.4: Adam(fused=True) on CPU tensors
+    # 2.4: Adam(fused=True) on CPU tensors (README, "Versions")
+    assert _requirements(ROOT / "requirements.txt")["torch"] == ">=2.4,<2.14"
 
 
 def test_root_requirements_install_course_utils_itself():
