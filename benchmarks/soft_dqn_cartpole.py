@@ -9,9 +9,13 @@ Run from the repository root (about 1-2 minutes per seed and algorithm on a 2-co
     python benchmarks/soft_dqn_cartpole.py                      # seeds 0 1 2, 30k steps
     python benchmarks/soft_dqn_cartpole.py --seeds 0 1 2 3 4 --steps 30000 --alpha 0.3
     python benchmarks/soft_dqn_cartpole.py --no-dqn             # soft DQN only
+    python benchmarks/soft_dqn_cartpole.py --no-dqn --steps 25000 --constant-lr --keep-best \
+        --seeds 0 1 2 3 4 5 6 7                                 # chapter 06's protocol
 
 Evaluation: greedy (argmax Q) actions, episodes seeded 10000..10009, every 2500 steps and at
-the end. Wall-clock counts acting and learning (evaluation excluded); it depends on what else
+the end. With ``--keep-best`` (chapter 06's protocol) the returned network is the snapshot of the
+best evaluation and "final return" is its return on 10 held-out episodes (seeds 20000..20009).
+Wall-clock counts acting and learning (evaluation excluded); it depends on what else
 runs on the machine, so the load average is printed with it.
 """
 
@@ -33,9 +37,19 @@ def main() -> int:
     parser.add_argument("--alpha", type=float, default=0.3, help="temperature of soft DQN")
     parser.add_argument("--no-dqn", action="store_true", help="skip the hard-max DQN baseline")
     parser.add_argument("--progress", action="store_true", help="show progress bars")
+    parser.add_argument(
+        "--constant-lr", action="store_true", help="no learning-rate decay (chapter 06)"
+    )
+    parser.add_argument(
+        "--keep-best",
+        action="store_true",
+        help="return the best evaluated snapshot, scored on held-out episodes (chapter 06)",
+    )
     args = parser.parse_args()
 
-    config = SoftDQNConfig()
+    config = SoftDQNConfig(keep_best=args.keep_best)
+    if args.constant_lr:
+        config.final_learning_rate = None
     algorithms = [(f"soft DQN a={args.alpha:g}", args.alpha)] + (
         [] if args.no_dqn else [("DQN", 0.0)]
     )
@@ -43,7 +57,7 @@ def main() -> int:
     print(f"load average before: {os.getloadavg()[0]:.2f} (2 = both cores busy with other work)")
     header = (
         f"{'algorithm':<16} {'seed':>4} {'final return':>15} {'first >= 475':>12} {'train s':>8} "
-        f"{'steps/s':>8}  curve (every {config.eval_every} steps)"
+        f"{'steps/s':>8} {'best at':>7}  curve (every {config.eval_every} steps)"
     )
     print(header)
     print("-" * len(header))
@@ -60,7 +74,8 @@ def main() -> int:
             curve = " ".join(f"{r:.0f}" for r in result.curve.returns)
             print(
                 f"{name:<16} {seed:>4} {final.mean:>8.1f} +- {final.std:<4.1f} {first or '-':>12} "
-                f"{result.train_seconds:>8.1f} {result.steps_per_second:>8.0f}  {curve}",
+                f"{result.train_seconds:>8.1f} {result.steps_per_second:>8.0f} "
+                f"{result.best_step or '-':>7}  {curve}",
                 flush=True,
             )
     print("-" * len(header))

@@ -312,3 +312,148 @@ def test_check_soft_q_target_extra_axis_gets_the_keepdim_hint():
         ExerciseError, match=r"shape \(B, 1\); reduce over the actions without keepdim"
     ):
         check_soft_q_target(kept)
+
+
+# ---------------------------------------------------------------------------------- Exercise 6.4
+
+
+def student_update(q_net, target_net, optimizer, batch, gamma, alpha, huber):
+    """A typical correct answer: manual stable soft max, handwritten Huber, fancy indexing."""
+    with torch.no_grad():
+        next_q = target_net(batch.next_obs)
+        m = next_q.max(dim=1, keepdim=True).values
+        v = (m + alpha * torch.log(torch.exp((next_q - m) / alpha).sum(1, keepdim=True))).squeeze(1)
+        y = batch.rewards + gamma * (1 - batch.terminated) * v
+    q_taken = q_net(batch.obs)[torch.arange(len(batch.actions)), batch.actions]
+    e = q_taken - y
+    loss = (
+        torch.where(e.abs() < 1, 0.5 * e**2, e.abs() - 0.5).mean() if huber else 0.5 * (e**2).mean()
+    )
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def test_check_soft_dqn_update_accepts_the_reference_and_a_student_solution(capsys):
+    from course_utils.checks.ch06 import check_soft_dqn_update, reference_soft_dqn_update
+
+    check_soft_dqn_update(reference_soft_dqn_update)
+    check_soft_dqn_update(student_update)
+    assert capsys.readouterr().out.count("Exercise 6.4 passed") == 2
+
+
+def _wrong_update(change):
+    """student_update with one line changed by ``change`` (a dict of knobs)."""
+
+    def update(q_net, target_net, optimizer, batch, gamma, alpha, huber):
+        with torch.no_grad():
+            net = q_net if change.get("online") else target_net
+            next_q = net(batch.next_obs)
+            v = (
+                next_q.max(-1).values
+                if change.get("hard")
+                else alpha * torch.logsumexp(next_q / alpha, dim=-1)
+            )
+            done = 0.0 if change.get("no_mask") else batch.terminated
+            y = batch.rewards + gamma * (1 - done) * v
+        q_taken = q_net(batch.obs).gather(1, batch.actions[:, None]).squeeze(1)
+        loss = F.smooth_l1_loss(q_taken, y) if huber else 0.5 * ((q_taken - y) ** 2).mean()
+        if not change.get("no_zero"):
+            optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if change.get("polyak"):
+            target_net.load_state_dict(q_net.state_dict())
+        return None if change.get("none") else loss
+
+    return update
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"hard": True}, "hard max over next actions"),
+        ({"online": True}, "ONLINE network"),
+        ({"no_mask": True}, "TERMINATED"),
+        ({"no_zero": True}, "did not clear the gradients"),
+        ({"polyak": True}, "changed the target network"),
+        ({"none": True}, "returned None"),
+    ],
+)
+def test_check_soft_dqn_update_rejects_typical_mistakes(change, message):
+    from course_utils.checks.ch06 import check_soft_dqn_update
+
+    with pytest.raises(ExerciseError, match=message):
+        check_soft_dqn_update(_wrong_update(change))
+
+
+def test_check_soft_dqn_update_not_attempted():
+    from course_utils.checks.ch06 import check_soft_dqn_update
+
+    with pytest.raises(ExerciseNotAttempted):
+        check_soft_dqn_update(_not_attempted)
+
+
+def test_train_soft_dqn_update_hook_reproduces_the_default_and_keep_best():
+    """The student's update plugs into train_soft_dqn: the reference passed as ``update`` gives the
+    same run bit for bit; keep_best returns the best snapshot, re-evaluated on held-out seeds."""
+    from course_utils.rl import SoftDQNConfig, train_soft_dqn
+    from course_utils.rl.soft_dqn import soft_dqn_update
+
+    config = SoftDQNConfig(learning_starts=100, eval_every=200, eval_episodes=2, batch_size=32)
+    plain = train_soft_dqn("CartPole-v1", 600, seed=3, config=config, progress=False)
+    hooked = train_soft_dqn(
+        "CartPole-v1", 600, seed=3, config=config, progress=False, update=soft_dqn_update
+    )
+    assert plain.curve.returns == hooked.curve.returns
+    for a, b in zip(plain.q_net.parameters(), hooked.q_net.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert plain.best_step is None
+
+    best = SoftDQNConfig(**{**vars(config), "keep_best": True})
+    kept = train_soft_dqn("CartPole-v1", 600, seed=3, config=best, progress=False)
+    assert kept.curve.returns == plain.curve.returns  # training is unchanged
+    returns = kept.curve.returns
+    assert (
+        kept.best_step
+        == kept.curve.steps[max(i for i, r in enumerate(returns) if r == max(returns))]
+    )
+
+
+def test_train_soft_dqn_rejects_a_bad_update():
+    from course_utils.rl import SoftDQNConfig, train_soft_dqn
+
+    config = SoftDQNConfig(learning_starts=10, eval_every=None, eval_episodes=1, batch_size=8)
+    with pytest.raises(TypeError, match="update must be a function"):
+        train_soft_dqn("CartPole-v1", 20, config=config, progress=False, update=3)
+    with pytest.raises(TypeError, match="must return the loss"):
+        train_soft_dqn("CartPole-v1", 20, config=config, progress=False, update=lambda *args: None)
+
+
+def test_entropy_regularized_pg_equals_soft_q_learning_step():
+    """Schulman, Abbeel and Chen (2017), as in section 8: with Q = alpha log pi + V, the soft
+    Q-learning step is alpha times the entropy-regularized policy gradient (baseline V) plus the
+    value-error term, sample by sample."""
+    torch.manual_seed(1)
+    alpha = 0.7
+    features = torch.randn(3, 4, dtype=torch.float64)
+    theta = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    s, a = torch.tensor([0, 1, 2, 2]), torch.tensor([1, 4, 0, 3])
+    r = torch.randn(4, dtype=torch.float64)
+
+    def parts():
+        q = features @ theta
+        v = alpha * torch.logsumexp(q / alpha, -1)
+        return q, v, (q - v[:, None]) / alpha
+
+    def grad(f):
+        return torch.autograd.grad(f(*parts()), theta)[0]
+
+    _, v, log_pi = parts()
+    adv = (r - alpha * log_pi[s, a] - v[s]).detach()
+    g_q = -grad(lambda q, v, lp: (0.5 * (q[s, a] - r) ** 2).mean())
+    g_pg = grad(lambda q, v, lp: (adv * lp[s, a]).mean())
+    g_v = grad(lambda q, v, lp: (adv * v[s]).mean())
+    assert torch.allclose(g_q, alpha * g_pg + g_v, atol=1e-12)
+    assert not torch.allclose(g_q, alpha * g_pg, atol=1e-3)  # the value term matters

@@ -18,12 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..rl import losses
-from . import Case, Exercise, Grad, Mistake, Output
+from ..rl import Batch, losses
+from ..rl.soft_dqn import soft_dqn_update
+from . import Case, Exercise, Grad, Mistake, Output, messages, mistake_table
 
 __all__ = ["TransitionBatch", "check_boltzmann_probs", "check_soft_dqn_loss"]
 __all__ += ["check_soft_q_target", "reference_boltzmann_probs", "reference_soft_dqn_loss"]
-__all__ += ["reference_soft_q_target"]
+__all__ += ["check_soft_dqn_update", "reference_soft_dqn_update", "reference_soft_q_target"]
 
 # obs (B, obs_dim), actions (B,) int64, rewards (B,), next_obs (B, obs_dim), flags (B,) 0.0 / 1.0
 TransitionBatch = namedtuple("TransitionBatch", "obs actions rewards next_obs terminated truncated")
@@ -446,3 +447,333 @@ SOFT_DQN_LOSS = Exercise(
     "gradient reaches the target network.",
 )
 check_soft_dqn_loss = SOFT_DQN_LOSS.check
+
+
+# ----------------------------------------------------------------------- Exercise 6.4
+
+
+def reference_soft_dqn_update(q_net, target_net, optimizer, batch, gamma, alpha, huber):
+    """One soft DQN gradient step on ``batch`` (a :class:`course_utils.rl.Batch`); returns the loss
+    before the step. The reference is :func:`course_utils.rl.soft_dqn.soft_dqn_update`."""
+    return soft_dqn_update(q_net, target_net, optimizer, batch, gamma, alpha, huber)
+
+
+def _huber(error: torch.Tensor) -> torch.Tensor:
+    return torch.where(error.abs() < 1, 0.5 * error**2, error.abs() - 0.5)
+
+
+def _update(
+    *,
+    net="target",
+    keep=False,
+    value=losses.soft_value,
+    mask=True,
+    taken="gather",
+    loss=None,
+    order="zbs",
+    returns="before",
+):
+    """The reference update with one knob changed (the defaults give the reference): which network
+    gives the target and whether it is detached, the soft value, the (1 - terminated) mask, which Q
+    is regressed, the loss (None: Huber or half squared as ``huber`` says), the order of
+    zero_grad (z), backward (b) and step (s), and which loss is returned."""
+
+    def update(q_net, target_net, optimizer, batch, gamma, alpha, huber):
+        with torch.set_grad_enabled(keep):
+            next_q = (target_net if net == "target" else q_net)(batch.next_obs)
+            done = batch.terminated if mask else torch.zeros_like(batch.terminated)
+            y = batch.rewards + gamma * (1.0 - done) * value(next_q, alpha)
+        q = q_net(batch.obs)
+        gathered = q.gather(1, batch.actions[:, None])
+        q_taken = {"max": q.max(1).values, "soft": losses.soft_value(q, alpha)}.get(
+            taken, gathered if taken == "unsqueezed" else gathered.squeeze(1)
+        )
+        error = q_taken - y
+        kind = loss or ("huber" if huber else "half_mean")
+        out = {
+            "huber": lambda: _huber(error).mean(),
+            "half_mean": lambda: 0.5 * (error**2).mean(),
+            "mean": lambda: (error**2).mean(),
+            "half_sum": lambda: 0.5 * (error**2).sum(),
+            "huber_sum": lambda: _huber(error).sum(),
+        }[kind]()
+        for action in order:
+            {"z": optimizer.zero_grad, "b": out.backward, "s": optimizer.step}[action]()
+        return out.detach()
+
+    return update if returns == "before" else _loss_after(update)
+
+
+def _loss_after(update):
+    """The update, returning the loss recomputed after the step."""
+
+    def fn(q_net, target_net, optimizer, batch, gamma, alpha, huber):
+        update(q_net, target_net, optimizer, batch, gamma, alpha, huber)
+        with torch.no_grad():
+            next_q = target_net(batch.next_obs)
+            y = losses.soft_q_target(next_q, batch.rewards, batch.terminated, gamma, alpha)
+            q_taken = q_net(batch.obs).gather(1, batch.actions[:, None]).squeeze(1)
+            return losses.q_learning_loss(q_taken, y, huber=huber)
+
+    return fn
+
+
+def _net(rng: np.random.Generator, obs_dim: int, a: int, hidden: int) -> nn.Module:
+    torch.manual_seed(int(rng.integers(1 << 30)))
+    return nn.Sequential(
+        nn.Linear(obs_dim, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, a),
+    )
+
+
+def _batch(rng: np.random.Generator, b: int, obs_dim: int, a: int, reward_scale: float) -> Batch:
+    terminated, _ = _flags(rng, b)
+    return Batch(
+        _f32(rng.normal(size=(b, obs_dim))),
+        torch.from_numpy(rng.integers(0, a, b)),
+        _f32(reward_scale * rng.normal(size=b)),
+        _f32(rng.normal(size=(b, obs_dim))),
+        terminated,
+    )
+
+
+def _update_cases(rng: np.random.Generator) -> list[Case]:
+    """Small Q-networks with a different target network and an optimizer; most hold the gradients
+    of an earlier step in .grad (``stale_grads``, installed again after each copy), as in a loop.
+    The notebook's torch random state is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        return _make_update_cases(rng)
+
+
+def _make_update_cases(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for name, b, obs_dim, a, gamma, alpha, huber, make, earlier, stale, scale in (
+        (
+            "CartPole-like, B=32, A=2, SGD(lr=0.1), Huber",
+            32,
+            4,
+            2,
+            0.99,
+            0.3,
+            True,
+            lambda p: torch.optim.SGD(p, lr=0.1),
+            0,
+            True,
+            3.0,
+        ),
+        (
+            "B=16, A=3, SGD(lr=0.05), squared error",
+            16,
+            3,
+            3,
+            0.9,
+            1.0,
+            False,
+            lambda p: torch.optim.SGD(p, lr=0.05),
+            0,
+            True,
+            1.0,
+        ),
+        (
+            "B=8, A=4, SGD(lr=0.05, momentum=0.9) after 2 steps, Huber, alpha=0.05",
+            8,
+            3,
+            4,
+            0.99,
+            0.05,
+            True,
+            lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
+            2,
+            True,
+            5.0,
+        ),
+        (
+            "B=64, A=2, Adam(lr=1e-3) after 3 steps, Huber",
+            64,
+            4,
+            2,
+            0.99,
+            0.3,
+            True,
+            lambda p: torch.optim.Adam(p, lr=1e-3),
+            3,
+            True,
+            3.0,
+        ),
+        (
+            "B=12, A=5, Adam(lr=1e-2) after 2 steps, squared error, alpha=2",
+            12,
+            2,
+            5,
+            0.95,
+            2.0,
+            False,
+            lambda p: torch.optim.Adam(p, lr=1e-2),
+            2,
+            True,
+            1.0,
+        ),
+        (
+            "B=5, A=2, a new SGD(lr=0.1) (no gradients yet), squared error",
+            5,
+            4,
+            2,
+            0.5,
+            0.3,
+            False,
+            lambda p: torch.optim.SGD(p, lr=0.1),
+            0,
+            False,
+            1.0,
+        ),
+    ):
+        q_net = _net(rng, obs_dim, a, 16)
+        target_net = _net(rng, obs_dim, a, 16).requires_grad_(False)  # a DIFFERENT network
+        optimizer = make(q_net.parameters())
+        for _ in range(earlier):
+            losses_batch = _batch(rng, b, obs_dim, a, scale)
+            soft_dqn_update(q_net, target_net, optimizer, losses_batch, gamma, alpha, huber)
+        if stale:  # the gradients of a step on another batch, left in .grad
+            other = _batch(rng, b, obs_dim, a, scale)
+            q_net.zero_grad()
+            q_net(other.obs).pow(2).mean().backward()
+            q_net.stale_grads = [p.grad.clone() for p in q_net.parameters()]
+        suffix = "; .grad holds an earlier step's gradients" if stale else ""
+        args = (
+            q_net,
+            target_net,
+            optimizer,
+            _batch(rng, b, obs_dim, a, scale),
+            gamma,
+            alpha,
+            huber,
+        )
+        cases.append(Case(f"{name}, gamma={gamma}, alpha={alpha:g}, huber={huber}{suffix}", args))
+    return cases
+
+
+def _flat(net: nn.Module) -> np.ndarray:
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()]).double().numpy()
+
+
+def _observe_update(fn, q_net, target_net, optimizer, batch, gamma, alpha, huber):
+    """Run one update; returns (loss, change of q_net's parameters, change of target_net's)."""
+    for p, g in zip(q_net.parameters(), getattr(q_net, "stale_grads", None) or [], strict=False):
+        p.grad = g.clone()
+    before = _flat(q_net), _flat(target_net)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        loss = fn(q_net, target_net, optimizer, batch, gamma, alpha, huber)
+    if isinstance(loss, torch.Tensor):
+        loss = loss.detach().double().numpy() if loss.numel() == 1 else loss.detach().numpy()
+    elif loss is not None and not isinstance(loss, (int, float, np.ndarray, np.floating)):
+        loss = np.asarray(np.nan)
+    return loss, _flat(q_net) - before[0], _flat(target_net) - before[1]
+
+
+_UPDATE = """
+target_moved: your update changed the target network's parameters. The target network Q_phi' is a
+    frozen copy: the training loop refreshes it every N steps; the update must only read it (under
+    torch.no_grad()) and step the optimizer of q_net.
+hard_max: you used the hard max over next actions (the DQN target). Soft DQN bootstraps from the
+    soft value V(s') = alpha * logsumexp(Q_phi'(s', .) / alpha).
+online: you computed the target with the ONLINE network q_net; use the target network,
+    target_net(batch.next_obs), a frozen copy that changes only every N steps.
+residual: your target is computed with q_net and not detached, so the gradient also flows through
+    y (a "residual gradient"). Compute y from target_net(batch.next_obs) under torch.no_grad().
+no_mask: your target bootstraps through TERMINATED transitions: y = r + gamma * (1 - terminated) *
+    V(s'); where the pole fell there is no future to value.
+no_div: the temperature is misplaced: V(s') = alpha * logsumexp(Q'(s', .) / alpha); you did not
+    divide Q' by alpha inside the logsumexp.
+no_mul: the temperature is misplaced: V(s') = alpha * logsumexp(Q'(s', .) / alpha); you did not
+    multiply by alpha outside the logsumexp.
+inverted: the temperature is inverted: V(s') = alpha * logsumexp(Q'(s', .) / alpha), you multiplied
+    Q' by alpha inside and divided outside.
+max_taken: you regressed max_a Q(s, a) onto the target; the loss uses Q(s, a) of the action TAKEN
+    in the transition: q.gather(1, batch.actions.unsqueeze(1)).squeeze(1).
+soft_taken: you regressed the soft value V(s) onto the target; the loss uses Q(s, a) of the action
+    taken (batch.actions).
+unsqueezed: (Q - y) has shape (B, B): your Q(s, a) has shape (B, 1) and was broadcast against the
+    (B,) target. Squeeze it: q.gather(1, actions.unsqueeze(1)).squeeze(1).
+ignores_huber: your loss ignores the `huber` argument: with huber=True use the Huber loss (0.5 e^2
+    for |e| < 1, |e| - 0.5 otherwise, e.g. F.smooth_l1_loss), with huber=False 0.5 * mean(e^2).
+mse: your squared loss lacks the factor 1/2 (F.mse_loss is mean(e^2)): with huber=False the loss is
+    0.5 * ((q_taken - y) ** 2).mean().
+sum: your loss SUMS over the batch; take the mean, so that the step size does not depend on B.
+no_zero_grad: you did not clear the gradients before loss.backward(): backward ADDS to .grad, so
+    your step used this batch's gradient plus the earlier one. Call optimizer.zero_grad() first.
+no_update: your update did not move q_net by this loss's gradient: call optimizer.zero_grad(),
+    loss.backward() and optimizer.step(), in this order (zero_grad() between backward() and step()
+    throws the gradient away; step() before backward() has none yet).
+loss_after: return the loss of the batch BEFORE the step (the one you called backward on), not the
+    loss recomputed after it.
+"""
+_U = messages(_UPDATE)
+
+
+def _update_structure(actual, expected, case: Case) -> str | None:
+    loss, _, target_change = actual
+    if isinstance(target_change, np.ndarray) and np.abs(target_change).max() > 0:
+        return _U["target_moved"]
+    if isinstance(loss, np.ndarray) and loss.shape != ():
+        return f"return the loss as one number (a 0-d tensor or a float), got shape {loss.shape}."
+    return None
+
+
+def _update_fallback(actual, expected, case: Case) -> str | None:
+    loss = actual[0]
+    if loss.shape == () and not np.isclose(loss, expected[0], rtol=1e-5, atol=1e-6):
+        return (
+            f"your loss is {float(loss):.6g}, the reference's {float(expected[0]):.6g}: y = r + gamma "
+            "* (1 - terminated) * alpha * logsumexp(target_net(s') / alpha), Q(s, a) of the taken "
+            "actions, then the Huber loss (huber=True) or 0.5 * mean((Q(s, a) - y)^2)."
+        )
+    return (
+        "your loss is right, but q_net's parameters did not change as one step of the given "
+        "optimizer on it changes them: call optimizer.zero_grad(), loss.backward() and "
+        "optimizer.step() on the optimizer you were given (a new optimizer would lose Adam's or "
+        "momentum's state), and keep the target out of the graph."
+    )
+
+
+SOFT_DQN_UPDATE = Exercise(
+    id="6.4",
+    check_name="check_soft_dqn_update",
+    reference=reference_soft_dqn_update,
+    cases=_update_cases,
+    call=_observe_update,
+    mutates=(0, 1, 2),
+    outputs=[
+        Output("loss", 1e-5, 1e-6),
+        Output("change of q_net's parameters", 1e-4, 1e-7),
+        Output("change of target_net's parameters", 0.0, 0.0),
+    ],
+    diagnoses=[_update_structure],
+    mistakes=mistake_table(
+        _UPDATE,
+        hard_max=_update(value=lambda q, a: q.max(dim=-1).values),
+        online=_update(net="online"),
+        residual=_update(net="online", keep=True),
+        no_mask=_update(mask=False),
+        no_div=_update(value=_lse(1, 0)),
+        no_mul=_update(value=_lse(0, -1)),
+        inverted=_update(value=_lse(-1, 1)),
+        max_taken=_update(taken="max"),
+        soft_taken=_update(taken="soft"),
+        unsqueezed=_update(taken="unsqueezed"),
+        ignores_huber=(_update(loss="huber"), _update(loss="half_mean")),
+        mse=_update(loss="mean"),
+        sum=(_update(loss="half_sum"), _update(loss="huber_sum")),
+        no_zero_grad=_update(order="bs"),
+        no_update=(_update(order="zsb"), _update(order="bzs"), _update(order="zb")),
+        loss_after=_update(returns="after"),
+    ),
+    fallbacks=[_update_fallback],
+    success="one update matches the reference on {n} small Q-networks (SGD, momentum and Adam "
+    "with state, stale gradients, Huber and squared error, alpha from 0.05 to 2); the target "
+    "network is left alone.",
+)
+check_soft_dqn_update = SOFT_DQN_UPDATE.check

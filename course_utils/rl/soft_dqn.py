@@ -27,11 +27,44 @@ from tqdm.auto import tqdm
 
 from ..runtime import configure_threads, get_device, seed_everything
 from .buffer import Batch, ReplayBuffer, relabel
-from .evaluation import LearningCurve, TrainingRun, env_factory, evaluate_and_record
+from .evaluation import LearningCurve, TrainingRun, env_factory, evaluate, evaluate_and_record
 from .losses import boltzmann_probs, polyak_update, q_learning_loss, soft_q_target
 from .networks import BoltzmannPolicy, QNetwork
 
-__all__ = ["SoftDQNConfig", "SoftDQNResult", "train_dqn", "train_soft_dqn"]
+__all__ = ["SoftDQNConfig", "SoftDQNResult", "soft_dqn_update", "train_dqn", "train_soft_dqn"]
+
+# update(q_net, target_net, optimizer, batch, gamma, alpha, huber) -> the loss before the step
+Update = Callable[
+    [torch.nn.Module, torch.nn.Module, torch.optim.Optimizer, Batch, float, float, bool], object
+]
+
+
+def soft_dqn_update(
+    q_net: torch.nn.Module,
+    target_net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    gamma: float,
+    alpha: float,
+    huber: bool = True,
+) -> torch.Tensor:
+    """One gradient step of soft DQN on a mini-batch (the reference of Exercise 6.4).
+
+    y = r + gamma (1 - terminated) alpha logsumexp(Q_phi'(s', .) / alpha) from the target network
+    (``alpha = 0``: the hard max), Q_phi(s, a) of the taken actions, the Huber (``huber``) or half
+    squared error averaged over the batch, then zero_grad, backward and one optimizer step on
+    ``q_net``. Returns the loss before the step (0-d, detached).
+    """
+    with torch.no_grad():
+        next_q = target_net(batch.next_obs)  # Q_phi'(s', .): (B, n_actions)
+        target = soft_q_target(next_q, batch.rewards, batch.terminated, gamma, alpha)
+    q = q_net(batch.obs)  # (B, n_actions)
+    q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)  # Q(s, a): (B,)
+    loss = q_learning_loss(q_taken, target, huber=huber)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
 
 @dataclass
@@ -57,6 +90,11 @@ class SoftDQNConfig:
     eval_every: int | None = 2_500  # None: evaluate only at the end
     eval_episodes: int = 10
     eval_seed: int = 10_000
+    # keep_best: return the Q-network of the best evaluation (ties: the later one) instead of the
+    # last one, and re-evaluate it on held-out episodes seeded test_seed, test_seed + 1, ... (the
+    # evaluations chose it, so their own returns would flatter it). Training is unchanged.
+    keep_best: bool = False
+    test_seed: int = 20_000
     num_threads: int | None = 1  # torch threads while training (None: course default)
 
 
@@ -66,14 +104,19 @@ class SoftDQNResult(TrainingRun):
 
     ``curve`` holds the greedy evaluation returns during training and ``final_eval`` the last
     one (at ``total_steps``). ``diagnostics[name][k]`` is measured on the last mini-batch
-    before ``curve.steps[k]``: "loss", "entropy" (mean entropy of pi(.|s), nats) and "q_mean".
+    before ``curve.steps[k]``: "loss" (before that update), "entropy" (mean entropy of pi(.|s),
+    nats) and "q_mean" (both after that update).
     ``train_seconds`` counts acting and learning, ``eval_seconds`` the evaluations.
+    With ``config.keep_best``, ``q_net`` and ``policy`` are the snapshot of the best evaluation
+    (at ``best_step``) and ``final_eval`` is its return on the held-out episodes; the curve still
+    shows every evaluation, the last one included.
     """
 
     q_net: QNetwork
     policy: BoltzmannPolicy
     alpha: float
     config: SoftDQNConfig
+    best_step: int | None = None
 
 
 def train_soft_dqn(
@@ -85,6 +128,8 @@ def train_soft_dqn(
     progress: bool = True,
     reward_fn: Callable[[Batch], torch.Tensor] | None = None,
     callback: Callable[[int, ReplayBuffer, object], None] | None = None,
+    *,
+    update: Update | None = None,
 ) -> SoftDQNResult:
     """Train soft DQN with temperature ``alpha`` (``alpha = 0``: DQN) for ``total_steps`` env steps.
 
@@ -100,7 +145,15 @@ def train_soft_dqn(
       Evaluation still reports the environment's (true) return.
     * ``callback(step, buffer, policy)`` runs after every environment step and learning step,
       e.g. to update a discriminator on ``buffer.latest(n)``.
+
+    ``update(q_net, target_net, optimizer, batch, gamma, alpha, huber)`` replaces the gradient
+    step (default :func:`soft_dqn_update`; chapter 06's students plug in their own): it takes
+    one optimizer step on ``q_net`` and returns the loss (a number or 0-d tensor). The loop
+    still sets the learning rate, refreshes the target network and evaluates.
     """
+    step_fn = soft_dqn_update if update is None else update
+    if not callable(step_fn):
+        raise TypeError(f"update must be a function, got {type(step_fn).__name__}")
     cfg = config or SoftDQNConfig()
     hard = alpha == 0
     previous_threads = torch.get_num_threads()
@@ -124,7 +177,8 @@ def train_soft_dqn(
 
         curve, diagnostics = LearningCurve(), {"loss": [], "entropy": [], "q_mean": []}
         last = {"loss": np.nan, "entropy": np.nan, "q_mean": np.nan}
-        q = loss = None  # the last update's Q(s, .) and loss, for the diagnostics
+        batch = loss = None  # the last update's mini-batch and loss, for the diagnostics
+        best = (-np.inf, None, None)  # (return, step, state) of the best evaluation (keep_best)
         eval_seconds, start = 0.0, time.perf_counter()
         obs, _ = env.reset(seed=seed)
         for step in tqdm(range(1, total_steps + 1), disable=not progress, desc=_name(alpha)):
@@ -150,17 +204,7 @@ def train_soft_dqn(
                 batch = buffer.sample(cfg.batch_size)
                 if reward_fn is not None:
                     batch = relabel(batch, reward_fn)
-                with torch.no_grad():
-                    next_q = target_net(batch.next_obs)  # Q_phi'(s', .): (B, n_actions)
-                    target = soft_q_target(
-                        next_q, batch.rewards, batch.terminated, cfg.gamma, alpha
-                    )
-                q = q_net(batch.obs)  # (B, n_actions)
-                q_taken = q.gather(1, batch.actions.unsqueeze(1)).squeeze(1)  # Q(s, a): (B,)
-                loss = q_learning_loss(q_taken, target, huber=cfg.huber)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                loss = step_fn(q_net, target_net, optimizer, batch, cfg.gamma, alpha, cfg.huber)
             if step % cfg.target_update_every == 0:
                 polyak_update(target_net, q_net, cfg.tau)
 
@@ -170,8 +214,10 @@ def train_soft_dqn(
             # ---- evaluate the greedy policy (timed separately)
             if step == total_steps or (cfg.eval_every and step % cfg.eval_every == 0):
                 tick = time.perf_counter()
-                if q is not None:
-                    last = _diagnostics(q.detach(), loss, alpha)
+                if batch is not None:
+                    with torch.no_grad():
+                        q = q_net(batch.obs)  # after the last update, on its mini-batch
+                    last = _diagnostics(q, loss, alpha)
                 result = evaluate_and_record(
                     policy,
                     make_env,
@@ -183,8 +229,17 @@ def train_soft_dqn(
                     seed=cfg.eval_seed,
                     device=device,
                 )
+                if cfg.keep_best and result.mean >= best[0]:
+                    best = (result.mean, step, copy.deepcopy(q_net.state_dict()))
                 eval_seconds += time.perf_counter() - tick
         env.close()
+        if cfg.keep_best:  # the best snapshot, judged on episodes it was not chosen on
+            tick = time.perf_counter()
+            q_net.load_state_dict(best[2])
+            result = evaluate(
+                policy, make_env, cfg.eval_episodes, seed=cfg.test_seed, device=device
+            )
+            eval_seconds += time.perf_counter() - tick
         train_seconds = time.perf_counter() - start - eval_seconds
     finally:
         torch.set_num_threads(previous_threads)
@@ -199,6 +254,7 @@ def train_soft_dqn(
         train_seconds=train_seconds,
         eval_seconds=eval_seconds,
         total_steps=total_steps,
+        best_step=best[1],
     )
 
 
@@ -210,6 +266,8 @@ def train_dqn(
     progress: bool = True,
     reward_fn: Callable[[Batch], torch.Tensor] | None = None,
     callback: Callable[[int, ReplayBuffer, object], None] | None = None,
+    *,
+    update: Update | None = None,
 ) -> SoftDQNResult:
     """DQN: :func:`train_soft_dqn` with ``alpha = 0`` (hard max target, epsilon-greedy)."""
     return train_soft_dqn(
@@ -221,6 +279,7 @@ def train_dqn(
         progress=progress,
         reward_fn=reward_fn,
         callback=callback,
+        update=update,
     )
 
 
@@ -230,14 +289,18 @@ def _epsilon(cfg: SoftDQNConfig, step: int, total_steps: int) -> float:
     return cfg.epsilon_start + progress * (cfg.epsilon_end - cfg.epsilon_start)
 
 
-def _diagnostics(q: torch.Tensor, loss: torch.Tensor, alpha: float) -> dict[str, float]:
+def _diagnostics(q: torch.Tensor, loss: object, alpha: float) -> dict[str, float]:
     """Loss, mean policy entropy and mean Q on one mini-batch (q: (B, n_actions))."""
     if alpha == 0:
         entropy = 0.0  # the greedy policy is deterministic
     else:
         probs = boltzmann_probs(q, alpha)
         entropy = float(-(probs * torch.log(probs.clamp_min(1e-30))).sum(-1).mean())
-    return {"loss": loss.item(), "entropy": entropy, "q_mean": q.mean().item()}
+    if not isinstance(loss, (int, float, torch.Tensor)) or torch.as_tensor(loss).numel() != 1:
+        raise TypeError(
+            f"the update must return the loss as a number or a 0-d tensor, got {type(loss).__name__}"
+        )
+    return {"loss": float(loss), "entropy": entropy, "q_mean": q.mean().item()}
 
 
 def _name(alpha: float) -> str:

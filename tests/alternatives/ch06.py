@@ -98,4 +98,59 @@ ALTERNATIVES = [
         return 0.5 * (q_taken.double() - y.double()).pow(2).mean()
     """,
     ),
+    dict(
+        exercise="6.4",
+        name="manual stable log-sum-exp, handwritten Huber with torch.where, fancy indexing",
+        code="""
+        with torch.no_grad():
+            next_q = target_net(batch.next_obs)
+            m = next_q.max(dim=1, keepdim=True).values
+            v = (m + alpha * torch.log(torch.exp((next_q - m) / alpha).sum(dim=1, keepdim=True))).squeeze(1)
+            y = batch.rewards + gamma * (1 - batch.terminated) * v
+        q_taken = q_net(batch.obs)[torch.arange(len(batch.actions)), batch.actions]
+        e = q_taken - y
+        if huber:
+            loss = torch.where(e.abs() < 1, 0.5 * e**2, e.abs() - 0.5).mean()
+        else:
+            loss = 0.5 * (e**2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    """,
+    ),
+    dict(
+        exercise="6.4",
+        name="the student's soft_q_target (6.1), F.huber_loss and F.mse_loss / 2, renamed parameters",
+        rename={"q_net": "online", "target_net": "frozen", "optimizer": "opt", "batch": "b"},
+        code="""
+        y = soft_q_target(frozen(b.next_obs), b.rewards, b.terminated,
+                          torch.zeros_like(b.terminated), gamma, alpha)
+        q_taken = torch.take_along_dim(online(b.obs), b.actions[:, None], dim=1).squeeze(1)
+        if huber:
+            loss = F.huber_loss(q_taken, y, delta=1.0)
+        else:
+            loss = F.mse_loss(q_taken, y) / 2
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return float(loss)
+    """,
+    ),
+    dict(
+        exercise="6.4",
+        name="a one-hot mask, the target detached instead of no_grad, zero_grad(set_to_none=False)",
+        code="""
+        y = (batch.rewards + gamma * (1.0 - batch.terminated)
+             * alpha * torch.logsumexp(target_net(batch.next_obs) / alpha, dim=-1)).detach()
+        q = q_net(batch.obs)
+        q_taken = (q * F.one_hot(batch.actions, q.shape[-1])).sum(-1)
+        loss = (F.smooth_l1_loss(q_taken, y, reduction="sum") if huber
+                else 0.5 * ((q_taken - y) ** 2).sum()) / len(y)
+        optimizer.zero_grad(set_to_none=False)
+        loss.backward()
+        optimizer.step()
+        return loss
+    """,
+    ),
 ]

@@ -135,4 +135,83 @@ MISTAKES = [
         new="q_taken = q_net(batch.obs).detach().gather",
         feedback="your loss has no gradient",
     ),
+    dict(
+        exercise="6.4",
+        name="hard max instead of the soft value",
+        old="next_v = alpha * torch.logsumexp(next_q / alpha, dim=-1)",
+        new="next_v = next_q.max(dim=-1).values",
+        feedback="you used the hard max over next actions",
+    ),
+    dict(
+        exercise="6.4",
+        name="gradient through a target from the online network",
+        old=(
+            "    with torch.no_grad():  # the target is a regression label: no gradient into either network\n"
+            "        next_q = target_net(batch.next_obs)  # Q_phi'(s', .), (B, A)\n"
+            "        next_v = alpha * torch.logsumexp(next_q / alpha, dim=-1)  # soft value V(s'), (B,)\n"
+            "        y = batch.rewards + gamma * (1.0 - batch.terminated) * next_v  # (B,)"
+        ),
+        new=(
+            "    next_q = q_net(batch.next_obs)\n"
+            "    next_v = alpha * torch.logsumexp(next_q / alpha, dim=-1)\n"
+            "    y = batch.rewards + gamma * (1.0 - batch.terminated) * next_v"
+        ),
+        feedback="your target is computed with q_net and not detached",
+    ),
+    dict(
+        exercise="6.4",
+        name="online network for the target",
+        old="next_q = target_net(batch.next_obs)",
+        new="next_q = q_net(batch.next_obs)",
+        feedback="you computed the target with the ONLINE network",
+    ),
+    dict(
+        exercise="6.4",
+        name="missing (1 - terminated)",
+        old="y = batch.rewards + gamma * (1.0 - batch.terminated) * next_v",
+        new="y = batch.rewards + gamma * next_v",
+        feedback="your target bootstraps through TERMINATED transitions",
+    ),
+    dict(
+        exercise="6.4",
+        name="temperature outside only (alpha * logsumexp(Q'))",
+        old="alpha * torch.logsumexp(next_q / alpha, dim=-1)",
+        new="alpha * torch.logsumexp(next_q, dim=-1)",
+        feedback="you did not divide Q' by alpha inside the logsumexp",
+    ),
+    dict(
+        exercise="6.4",
+        name="temperature inverted",
+        old="alpha * torch.logsumexp(next_q / alpha, dim=-1)",
+        new="torch.logsumexp(next_q * alpha, dim=-1) / alpha",
+        feedback="the temperature is inverted",
+    ),
+    dict(
+        exercise="6.4",
+        name="no optimizer.zero_grad()",
+        old="    optimizer.zero_grad()  # .grad still holds the previous step's gradients\n",
+        new="",
+        feedback="you did not clear the gradients before loss.backward()",
+    ),
+    dict(
+        exercise="6.4",
+        name="huber ignored (always the squared error)",
+        old="    if huber:  # 1/2 e^2 for |e| < 1, |e| - 1/2 beyond\n",
+        new="    if False:\n",
+        feedback="your loss ignores the `huber` argument",
+    ),
+    dict(
+        exercise="6.4",
+        name="F.mse_loss for the squared error",
+        old="loss = 0.5 * ((q_taken - y) ** 2).mean()",
+        new="loss = F.mse_loss(q_taken, y)",
+        feedback="your squared loss lacks the factor 1/2",
+    ),
+    dict(
+        exercise="6.4",
+        name="the target network refreshed inside the update",
+        old="    optimizer.step()\n",
+        new="    optimizer.step()\n    target_net.load_state_dict(q_net.state_dict())\n",
+        feedback="your update changed the target network's parameters",
+    ),
 ]
