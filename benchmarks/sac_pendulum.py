@@ -13,7 +13,8 @@ Run from the repository root (needs ``pip install -r benchmarks/requirements.txt
 
 Ours: ``variant="v"`` (the slides' Algorithm 1: V network, fixed alpha) and
 ``variant="auto_alpha"`` (no V, target critics, learned alpha), the latter being the same
-algorithm as SB3's SAC. SB3 runs with our hyper-parameters (network sizes, learning rate,
+algorithm as SB3's SAC; ``--variants no_v`` adds the step between them (target critics, fixed
+alpha). SB3 runs with our hyper-parameters (network sizes, learning rate,
 batch size, buffer, warm-up, tau, gamma, one gradient step per env step, ent_coef="auto",
 initial alpha = ours) and the same torch thread count. Every agent is evaluated with
 ``course_utils.rl.evaluate``: mean action, episodes seeded 10000..10009, at 10k steps and at
@@ -82,7 +83,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=15_000)
     parser.add_argument(
-        "--variants", nargs="+", default=["v", "auto_alpha"], choices=["v", "auto_alpha"]
+        "--variants", nargs="+", default=["v", "auto_alpha"], choices=["v", "no_v", "auto_alpha"]
     )
     parser.add_argument("--no-sb3", action="store_true", help="skip Stable-Baselines3")
     parser.add_argument("--progress", action="store_true", help="show progress bars")

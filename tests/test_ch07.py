@@ -18,12 +18,16 @@ from course_utils.checks.ch07 import (
     check_policy_loss,
     check_polyak_update,
     check_q_loss,
+    check_sac_training,
+    check_sac_update,
     check_squashed_gaussian_sample,
     check_temperature_loss,
     check_value_loss,
     reference_squashed_gaussian_sample,
+    reference_update,
 )
-from course_utils.rl import SquashedGaussianPolicy, losses
+from course_utils.rl import SquashedGaussianPolicy, losses, sac_update
+from course_utils.rl.evaluation import EvalResult
 
 
 def _not_attempted(*args, **kwargs):
@@ -36,6 +40,7 @@ ALL_CHECKS = [
     check_q_loss,
     check_policy_loss,
     check_polyak_update,
+    check_sac_update,
     check_temperature_loss,
 ]
 
@@ -416,7 +421,7 @@ def test_polyak_rejects(wrong, message):
         check_polyak_update(wrong)
 
 
-# ---------------------------------------------------------------------------------- 7.6
+# ---------------------------------------------------------------------------------- 7.7
 
 
 def student_temperature_loss(log_alpha, log_prob_new, target_entropy):
@@ -426,13 +431,13 @@ def student_temperature_loss(log_alpha, log_prob_new, target_entropy):
 def test_temperature_accepts(capsys):
     check_temperature_loss(student_temperature_loss)
     check_temperature_loss(losses.temperature_loss)
-    assert capsys.readouterr().out.startswith("Exercise 7.6 passed:")
+    assert capsys.readouterr().out.startswith("Exercise 7.7 passed:")
 
 
 def test_temperature_accepts_the_log_alpha_variant(capsys):
     """-mean[log_alpha (log pi + H_target)] (SAC authors, Stable-Baselines3) has the same fixed point."""
     check_temperature_loss(lambda log_alpha, lp, h: -(log_alpha * (lp + h).detach()).mean())
-    assert capsys.readouterr().out.startswith("Exercise 7.6 passed:")
+    assert capsys.readouterr().out.startswith("Exercise 7.7 passed:")
 
 
 @pytest.mark.parametrize(
@@ -473,3 +478,157 @@ def test_temperature_accepts_the_log_alpha_variant(capsys):
 def test_temperature_rejects(wrong, message):
     with pytest.raises(ExerciseError, match=message):
         check_temperature_loss(wrong)
+
+
+# ---------------------------------------------------------------------------------- 7.6
+
+
+def student_update(agent, batch, alpha, gamma, tau):
+    """The notebook's solution, with the course's losses."""
+    with torch.no_grad():
+        next_value = agent.value_target(batch.next_obs)
+    q1, q2 = agent.q_net(batch.obs, batch.actions)
+    loss_q = losses.sac_q_loss(q1, q2, batch.rewards, batch.terminated, next_value, gamma)
+    new_actions, log_probs = agent.sample(batch.obs)
+    agent.q_net.requires_grad_(False)
+    q1_new, q2_new = agent.q_net(batch.obs, new_actions)
+    agent.q_net.requires_grad_(True)
+    loss_v = losses.sac_value_loss(agent.value_net(batch.obs), q1_new, q2_new, log_probs, alpha)
+    loss_pi = losses.sac_policy_loss(log_probs, q1_new, q2_new, alpha)
+    optimizers = (agent.q_opt, agent.value_opt, agent.policy_opt)
+    for optimizer, loss in zip(optimizers, (loss_q, loss_v, loss_pi), strict=True):
+        optimizer.zero_grad()
+        loss.backward()
+    for optimizer in optimizers:
+        optimizer.step()
+    losses.polyak_update(agent.value_target, agent.value_net, tau)
+    return loss_q.item(), loss_v.item(), loss_pi.item()
+
+
+def _sequential(agent, batch, alpha, gamma, tau):
+    """Critics first; J_pi and J_V with the updated critics, J_V after the policy's step too."""
+    with torch.no_grad():
+        y = batch.rewards + gamma * (1 - batch.terminated) * agent.value_target(batch.next_obs)
+    q1, q2 = agent.q_net(batch.obs, batch.actions)
+    loss_q = 0.5 * ((q1 - y) ** 2).mean() + 0.5 * ((q2 - y) ** 2).mean()
+    agent.q_opt.zero_grad(set_to_none=True)
+    loss_q.backward()
+    agent.q_opt.step()
+    for p in agent.q_net.parameters():
+        p.requires_grad = False
+    a, lp = agent.sample(batch.obs)
+    loss_pi = (alpha * lp - torch.minimum(*agent.q_net(batch.obs, a))).mean()
+    agent.policy_opt.zero_grad()
+    loss_pi.backward()
+    agent.policy_opt.step()
+    for p in agent.q_net.parameters():
+        p.requires_grad = True
+    with torch.no_grad():
+        a, lp = agent.sample(batch.obs)
+        target = torch.minimum(*agent.q_net(batch.obs, a)) - alpha * lp
+    loss_v = 0.5 * F.mse_loss(agent.value_net(batch.obs), target)
+    agent.value_opt.zero_grad()
+    loss_v.backward()
+    agent.value_opt.step()
+    with torch.no_grad():
+        for p_target, p in zip(
+            agent.value_target.parameters(), agent.value_net.parameters(), strict=True
+        ):
+            p_target.lerp_(p, tau)
+    return loss_q, loss_v, loss_pi
+
+
+def test_update_accepts(capsys):
+    for fn in (student_update, _sequential, sac_update, reference_update):
+        check_sac_update(fn)
+    out = capsys.readouterr().out
+    assert out.count("Exercise 7.6 passed:") == 4
+
+
+def _mutant(old, new):
+    import inspect
+    import textwrap
+
+    source = textwrap.dedent(inspect.getsource(student_update))
+    assert old in source, old
+    namespace = {"torch": torch, "losses": losses}
+    exec(source.replace(old, new).replace("def student_update", "def mutant"), namespace)
+    return namespace["mutant"]
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("    agent.q_net.requires_grad_(False)\n", "", "J_pi also moved the critics"),
+        (
+            "polyak_update(agent.value_target, agent.value_net, tau)",
+            "polyak_update(agent.value_target, agent.value_net, 1 - tau)",
+            "moved by 1 - tau instead of tau",
+        ),
+        (
+            "polyak_update(agent.value_target, agent.value_net, tau)",
+            "polyak_update(agent.value_net, agent.value_target, tau)",
+            "moved V_psi towards V_psibar",
+        ),
+        (
+            "    losses.polyak_update(agent.value_target, agent.value_net, tau)\n",
+            "",
+            "did not move",
+        ),
+        (
+            "agent.q_net(batch.obs, new_actions)",
+            "agent.q_net(batch.obs, batch.actions)",
+            "stored actions a_t of the batch",
+        ),
+        (
+            "agent.q_net(batch.obs, new_actions)",
+            "agent.q_net(batch.obs, new_actions.detach())",
+            "learned nothing from the critics",
+        ),
+        ("agent.value_target(batch.next_obs)", "agent.value_net(batch.next_obs)", "uses V_psi"),
+        ("        optimizer.zero_grad()\n", "", "not cleared before backward"),
+        (
+            "        optimizer.zero_grad()\n        loss.backward()\n",
+            "        loss.backward()\n        optimizer.zero_grad()\n",
+            "did not move by their losses",
+        ),
+        ("agent.sample(batch.obs)", "agent.policy(batch.obs)", "never called agent.sample"),
+        ("    agent.q_net.requires_grad_(True)\n", "", "left frozen"),
+        ("log_probs, alpha)\n    loss_pi", "log_probs, 0.0)\n    loss_pi", "J_V's target misses"),
+        (
+            "losses.sac_policy_loss(log_probs, q1_new, q2_new, alpha)",
+            "losses.sac_policy_loss(log_probs, q1_new, q2_new, 0.0)",
+            "J_pi misses alpha log pi",
+        ),
+        (
+            "batch.terminated, next_value",
+            "torch.zeros_like(batch.terminated), next_value",
+            "bootstraps through terminated",
+        ),
+        ("    return loss_q.item(), loss_v.item(), loss_pi.item()\n", "", "returned None"),
+    ],
+)
+def test_update_rejects(old, new, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_sac_update(_mutant(old, new))
+
+
+def test_training_outcome_check(capsys, monkeypatch):
+    from course_utils.checks.ch07 import UPDATE_STEP
+
+    monkeypatch.setattr(UPDATE_STEP, "passed", False)
+    check_sac_training(None)  # the run used the reference: a note, no verdict
+    assert capsys.readouterr().out.startswith("Note: Exercise 7.6 has not passed")
+    monkeypatch.setattr(UPDATE_STEP, "passed", True)
+
+    class Run:
+        total_steps = 6000
+        final_eval = EvalResult(returns=torch.full((10,), -150.0).numpy(), lengths=None)
+
+    check_sac_training(Run())
+    assert capsys.readouterr().out.startswith("Exercise 7.6 passed:")
+    Run.final_eval = EvalResult(returns=torch.full((10,), -450.0).numpy(), lengths=None)
+    with pytest.raises(ExerciseError, match="below -200"):
+        check_sac_training(Run())
+    with pytest.raises(ExerciseError, match="final_eval"):
+        check_sac_training(None)

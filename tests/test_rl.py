@@ -492,6 +492,107 @@ def test_sac_rejects_unknown_variant():
         train_sac(variant="twin", total_steps=1)
 
 
+def _small_sac_config(**kwargs):
+    return SACConfig(
+        learning_starts=100,
+        batch_size=32,
+        hidden_sizes=(32, 32),
+        eval_every=150,
+        eval_episodes=2,
+        **kwargs,
+    )
+
+
+def test_sac_update_hook_with_the_reference_step_reproduces_the_plain_run(cpu):
+    """update=sac_update (the public reference step) is exactly what train_sac does itself, and a
+    probe is called at every evaluation after the warm-up with the named networks."""
+    from course_utils.rl import SACAgent, sac_update
+
+    seen = []
+
+    def probe(networks, alpha):
+        seen.append(sorted(networks))
+        return {"probe_value": float(len(seen))}
+
+    config = _small_sac_config()
+    plain = train_sac("Pendulum-v1", 300, seed=0, config=config, progress=False)
+    hooked = train_sac(
+        "Pendulum-v1", 300, seed=0, config=config, progress=False, update=sac_update, probe=probe
+    )
+    assert hooked.curve.returns == plain.curve.returns
+    assert _same_parameters(hooked.policy, plain.policy)
+    assert _same_parameters(hooked.value_target, plain.value_target)
+    assert hooked.diagnostics["q_loss"] == plain.diagnostics["q_loss"]
+    assert seen == [["policy", "q_net", "value_net"]] * 2  # at steps 150 and 300 (after warm-up)
+    assert hooked.diagnostics["probe_value"] == [1.0, 2.0]
+
+    calls = []
+
+    def counting(agent, batch, alpha, gamma, tau):
+        assert isinstance(agent, SACAgent) and batch.obs.shape == (32, 3)
+        calls.append((alpha, gamma, tau))
+        return None  # no losses returned: recorded as NaN
+
+    run = train_sac("Pendulum-v1", 150, seed=0, config=config, progress=False, update=counting)
+    assert len(calls) == 50 and calls[0] == (0.1, 0.99, 0.005)
+    assert np.isnan(run.diagnostics["q_loss"][-1])
+
+
+def test_sac_hooks_need_variant_v_and_a_function():
+    with pytest.raises(ValueError, match="variant='v'"):
+        train_sac(variant="auto_alpha", total_steps=1, update=lambda *args: None)
+    with pytest.raises(TypeError, match="function"):
+        train_sac(total_steps=1, update="sac_update")
+
+
+def test_sac_no_v_variant_and_single_critic(cpu):
+    """no_v: target critics and a fixed alpha; twin_q=False changes the run (Q_theta1 alone)."""
+    config = _small_sac_config()
+    no_v = train_sac("Pendulum-v1", 300, seed=0, variant="no_v", config=config, progress=False)
+    assert no_v.value_net is None and no_v.q_target is not None
+    assert no_v.alpha == config.alpha
+    assert not _same_parameters(no_v.q_target, no_v.q_net)
+    twin = train_sac("Pendulum-v1", 300, seed=0, config=config, progress=False)
+    single = train_sac(
+        "Pendulum-v1", 300, seed=0, config=_small_sac_config(twin_q=False), progress=False
+    )
+    assert not _same_parameters(twin.policy, single.policy)
+
+
+def test_pendulum_step_matches_gymnasium_and_q_bias_is_deterministic():
+    from course_utils.rl.evaluation import pendulum_q_bias, pendulum_step
+
+    env = gym.make("Pendulum-v1")
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        theta, theta_dot = env.unwrapped.state
+        torque = rng.uniform(-3, 3, size=1).astype(np.float32)
+        _, reward, *_ = env.step(torque)
+        new_theta, new_theta_dot, r = pendulum_step(
+            np.array([theta]), np.array([theta_dot]), torque.astype(float)
+        )
+        assert np.allclose([new_theta[0], new_theta_dot[0]], env.unwrapped.state, atol=1e-5)
+        assert r[0] == pytest.approx(reward, abs=1e-4)
+
+    torch.manual_seed(0)
+    policy = SquashedGaussianPolicy(3, 1, -2.0, 2.0, (16,))
+    q_net = TwinQNetwork(3, 1, (16,))
+
+    def critic(obs, actions):
+        return torch.min(*q_net(obs, actions))
+
+    state = torch.random.get_rng_state()
+    first = pendulum_q_bias(policy, critic, alpha=0.1, n_states=20, horizon=50, seed=1)
+    second = pendulum_q_bias(policy, critic, alpha=0.1, n_states=20, horizon=50, seed=1)
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert np.array_equal(first.q, second.q) and np.array_equal(first.mc, second.mc)
+    assert first.bias == pytest.approx(float((first.q - first.mc).mean()))
+    # with gamma = 0 the Monte Carlo return is the first reward alone
+    zero = pendulum_q_bias(policy, critic, alpha=0.1, gamma=0.0, n_states=5, horizon=3, seed=2)
+    assert np.all(zero.mc <= 0) and np.all(zero.mc >= -(np.pi**2 + 0.1 * 1 + 0.001 * 4) - 1e-9)
+
+
 # ---- hooks for learned rewards (chapters 09-10) ----------------------------------------------
 def test_buffer_latest_returns_the_newest_transitions_oldest_first():
     buffer = ReplayBuffer(4, (1,), seed=0)

@@ -43,8 +43,8 @@ from .networks import (
     ValueNetwork,
     mlp,
 )
-from .sac import SACConfig, SACResult, train_sac
-from .soft_dqn import SoftDQNConfig, SoftDQNResult, train_dqn, train_soft_dqn
+from .sac import SACAgent, SACConfig, SACResult, sac_update, train_sac
+from .soft_dqn import SoftDQNConfig, SoftDQNResult, soft_dqn_update, train_dqn, train_soft_dqn
 
 __all__ = [
     "Batch",
@@ -53,6 +53,7 @@ __all__ = [
     "LearningCurve",
     "QNetwork",
     "ReplayBuffer",
+    "SACAgent",
     "SACConfig",
     "SACResult",
     "SoftDQNConfig",
@@ -70,8 +71,10 @@ __all__ = [
     "relabel",
     "sac_policy_loss",
     "sac_q_loss",
+    "sac_update",
     "sac_value_loss",
     "sac_value_target",
+    "soft_dqn_update",
     "soft_q_target",
     "soft_value",
     "temperature_loss",

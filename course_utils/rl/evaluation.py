@@ -26,6 +26,8 @@ __all__ = [
     "env_factory",
     "evaluate",
     "evaluate_and_record",
+    "pendulum_q_bias",
+    "pendulum_step",
 ]
 
 
@@ -162,3 +164,79 @@ def evaluate_and_record(
     result = evaluate(policy, make_env, n_episodes, seed=seed, deterministic=True, device=device)
     curve.append(step, result)
     return result
+
+
+# ----------------------------------------------------------------------------------------
+# Over-estimation of a learned soft Q on Pendulum-v1 (chapter 07)
+# ----------------------------------------------------------------------------------------
+def pendulum_step(
+    theta: np.ndarray, theta_dot: np.ndarray, torque: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pendulum-v1's dynamics for a batch of states: (theta', theta_dot', reward), each (N,).
+
+    The same equations as gymnasium's ``PendulumEnv.step`` (g = 10, m = l = 1, dt = 0.05, torque
+    clipped to [-2, 2], speed to [-8, 8]), without the 200-step time limit.
+    """
+    u = np.clip(torque, -2.0, 2.0)
+    normalized = (theta + np.pi) % (2 * np.pi) - np.pi
+    reward = -(normalized**2 + 0.1 * theta_dot**2 + 0.001 * u**2)
+    new_theta_dot = np.clip(theta_dot + (15.0 * np.sin(theta) + 3.0 * u) * 0.05, -8.0, 8.0)
+    return theta + new_theta_dot * 0.05, new_theta_dot, reward
+
+
+@dataclass
+class QBias:
+    """Learned Q against the Monte Carlo soft return at N start states (see :func:`pendulum_q_bias`)."""
+
+    q: np.ndarray  # (N,) the critic's estimate Q(s_0, a_0)
+    mc: np.ndarray  # (N,) the discounted soft return of the same policy from (s_0, a_0)
+
+    @property
+    def bias(self) -> float:
+        """Mean over the start states of Q(s_0, a_0) - G: > 0 is over-estimation."""
+        return float((self.q - self.mc).mean())
+
+    @property
+    def stderr(self) -> float:
+        """The standard error of :attr:`bias` (one rollout per start state)."""
+        return float((self.q - self.mc).std(ddof=1) / np.sqrt(len(self.q)))
+
+
+def pendulum_q_bias(
+    policy,
+    critic: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    alpha: float,
+    gamma: float = 0.99,
+    n_states: int = 200,
+    horizon: int = 600,
+    seed: int = 0,
+) -> QBias:
+    """How far a learned soft Q is from the soft return of the policy it evaluates, on Pendulum-v1.
+
+    ``n_states`` start states from Pendulum's reset distribution (theta ~ U(-pi, pi),
+    theta_dot ~ U(-1, 1)); at each, a_0 ~ pi(.|s_0), the critic's ``critic(obs, a_0)`` (B,), and
+    one rollout of the stochastic policy for ``horizon`` steps (no time limit: the critic
+    bootstraps through Pendulum's time-outs, so it estimates the infinite-horizon value), giving
+    the Monte Carlo soft return G = r_0 + sum_{t>=1} gamma^t (r_t - alpha log pi(a_t|s_t)).
+    ``policy(obs) -> (actions, log_probs)`` is SAC's squashed Gaussian. Deterministic for a seed;
+    the global torch generator is left alone.
+    """
+    rng = np.random.default_rng(seed)
+    theta = rng.uniform(-np.pi, np.pi, n_states)
+    theta_dot = rng.uniform(-1.0, 1.0, n_states)
+    returns = np.zeros(n_states)
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for t in range(horizon):
+            obs = torch.as_tensor(
+                np.stack([np.cos(theta), np.sin(theta), theta_dot], axis=-1), dtype=torch.float32
+            )
+            actions, log_probs = policy(obs)
+            if t == 0:
+                q = critic(obs, actions).double().numpy()
+            theta, theta_dot, reward = pendulum_step(
+                theta, theta_dot, actions[:, 0].double().numpy()
+            )
+            entropy_bonus = 0.0 if t == 0 else -alpha * log_probs.double().numpy()
+            returns += gamma**t * (reward + entropy_bonus)
+    return QBias(q=q, mc=returns)

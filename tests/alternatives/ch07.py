@@ -118,20 +118,84 @@ ALTERNATIVES = [
     """,
     ),
     dict(
-        exercise="7.6",
+        exercise="7.7",
         name="the log-alpha form of the SAC authors and Stable-Baselines3",
         code="""
         return -(log_alpha * (log_prob_new + target_entropy).detach()).mean()
     """,
     ),
     dict(
-        exercise="7.6",
+        exercise="7.7",
         name="renamed parameters, the gap under no_grad, alpha through torch.exp",
         rename={"log_alpha": "la", "log_prob_new": "lp", "target_entropy": "h_target"},
         code="""
         with torch.no_grad():
             gap = lp + h_target
         return (-torch.exp(la) * gap).mean()
+    """,
+    ),
+    dict(
+        exercise="7.6",
+        name="critics first, then J_pi and J_V with the updated critics (Spinning Up order), "
+        "torch.minimum, zero_grad(set_to_none=True), two samples",
+        code="""
+        with torch.no_grad():
+            y = batch.rewards + gamma * (1 - batch.terminated) * agent.value_target(batch.next_obs)
+        q1, q2 = agent.q_net(batch.obs, batch.actions)
+        loss_q = 0.5 * ((q1 - y) ** 2).mean() + 0.5 * ((q2 - y) ** 2).mean()
+        agent.q_opt.zero_grad(set_to_none=True)
+        loss_q.backward()
+        agent.q_opt.step()
+        for p in agent.q_net.parameters():
+            p.requires_grad = False
+        a, lp = agent.sample(batch.obs)
+        loss_pi = (alpha * lp - torch.minimum(*agent.q_net(batch.obs, a))).mean()
+        agent.policy_opt.zero_grad(set_to_none=True)
+        loss_pi.backward()
+        agent.policy_opt.step()
+        for p in agent.q_net.parameters():
+            p.requires_grad = True
+        with torch.no_grad():
+            a, lp = agent.sample(batch.obs)
+            target = torch.minimum(*agent.q_net(batch.obs, a)) - alpha * lp
+        loss_v = 0.5 * F.mse_loss(agent.value_net(batch.obs), target)
+        agent.value_opt.zero_grad(set_to_none=True)
+        loss_v.backward()
+        agent.value_opt.step()
+        with torch.no_grad():
+            for p_target, p in zip(agent.value_target.parameters(), agent.value_net.parameters()):
+                p_target.lerp_(p, tau)
+        return loss_q, loss_v, loss_pi
+    """,
+    ),
+    dict(
+        exercise="7.6",
+        name="renamed parameters, J_V's target under no_grad, the critics' gradients cleared "
+        "after J_pi instead of frozen, Polyak before the V step",
+        rename={"agent": "ag", "batch": "b", "alpha": "temperature"},
+        code="""
+        with torch.no_grad():
+            v_next = ag.value_target(b.next_obs)
+        q1, q2 = ag.q_net(b.obs, b.actions)
+        zeros = torch.zeros_like(b.terminated)
+        loss_q = q_loss(q1, q2, b.rewards, v_next, b.terminated, zeros, gamma)
+        a, lp = ag.sample(b.obs)
+        q_min = torch.stack(ag.q_net(b.obs, a)).min(dim=0).values
+        loss_pi = (temperature * lp - q_min).mean()
+        ag.policy_opt.zero_grad()
+        loss_pi.backward()
+        ag.q_opt.zero_grad()  # J_pi's gradient reached the critics too: clear it before J_Q's
+        loss_q.backward()
+        with torch.no_grad():
+            v_target = q_min - temperature * lp
+        loss_v = 0.5 * ((ag.value_net(b.obs) - v_target) ** 2).mean()
+        ag.value_opt.zero_grad()
+        loss_v.backward()
+        ag.q_opt.step()
+        ag.policy_opt.step()
+        polyak_update(ag.value_target, ag.value_net, tau)
+        ag.value_opt.step()
+        return float(loss_q), float(loss_v), float(loss_pi)
     """,
     ),
 ]
