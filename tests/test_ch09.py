@@ -299,3 +299,37 @@ def test_the_loss_needs_gradients_into_both_cost_tensors():
         check_gcl_cost_loss(lambda d, s, lp: loss(d.detach(), s, lp))
     with pytest.raises(ExerciseError, match="no \\(or a wrong\\) gradient to sample_costs"):
         check_gcl_cost_loss(lambda d, s, lp: loss(d, s.detach(), lp))
+
+
+# ------------------------------------------------------------------ Exercise 9.5 (build-it)
+
+
+def test_cost_update_accepts_the_reference_and_is_not_attempted_when_raising(capsys):
+    from course_utils.checks.ch09 import check_gcl_cost_update, reference_gcl_cost_update
+
+    check_gcl_cost_update(reference_gcl_cost_update)
+    assert capsys.readouterr().out.startswith("Exercise 9.5 passed")
+    with pytest.raises(ExerciseNotAttempted):
+        check_gcl_cost_update(not_attempted)
+
+
+def test_cost_update_names_each_mistake():
+    from course_utils.checks import ch09
+
+    for mistake in ch09.GCL_COST_UPDATE.mistakes:
+        with pytest.raises(ExerciseError) as info:
+            ch09.check_gcl_cost_update(mistake.fn)
+        text = str(info.value)
+        # the order mistakes (no step) are diagnosed as parameters that did not move
+        assert mistake.message[:40] in text or "did not change" in text, (mistake.message, text)
+
+
+def test_cost_update_must_return_the_loss():
+    from course_utils import gcl
+    from course_utils.checks.ch09 import check_gcl_cost_update
+
+    def no_return(*args):
+        gcl.gcl_cost_update(*args)
+
+    with pytest.raises(ExerciseError, match="return the loss"):
+        check_gcl_cost_update(no_return)

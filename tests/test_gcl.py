@@ -3,7 +3,10 @@ sample-based MaxEnt IRL gradient (course_utils.irl) and guided cost learning (co
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -215,3 +218,122 @@ def test_short_gcl_run_is_deterministic():
         assert torch.equal(p, q)
     _X, _Y, C = gcl.cost_on_grid(a.cost_net, 5)
     assert C.shape == (5, 5) and (C >= 0).all()  # the squared-norm cost is never negative
+
+
+def test_fused_log_density_is_the_mixture():
+    rng = np.random.default_rng(0)
+    obs, actions = rng.normal(size=(3, 4, 2)), rng.normal(size=(3, 4, 2))
+    a = lambda o, x: -0.5 * (x**2).sum(-1)  # noqa: E731
+    b = lambda o, x: -((x - 1) ** 2).sum(-1) + 0.3  # noqa: E731
+    got = gcl.fused_log_density([(a, 1), (b, 3)], obs, actions)
+    expected = np.log(0.25 * np.exp(a(obs, actions).sum(1)) + 0.75 * np.exp(b(obs, actions).sum(1)))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_demo_density_is_a_normalised_gaussian_around_the_neighbours_mean():
+    demos = gcl.expert_demonstrations(5, seed=0)
+    density = gcl.DemoDensity.fit(demos, k=10)
+    s = np.array([[0.1, -0.2]])
+    mean = density.mean(s)[0]
+    # integrates to one over the actions (a 2-D grid around the mean)
+    grid = np.linspace(-6, 6, 401)
+    X, Y = np.meshgrid(mean[0] + grid * density.std[0], mean[1] + grid * density.std[1])
+    acts = np.stack([X, Y], -1)
+    p = np.exp(density.log_prob(np.broadcast_to(s, acts.shape), acts))
+    cell = (grid[1] - grid[0]) ** 2 * density.std.prod()
+    assert p.sum() * cell == pytest.approx(1.0, abs=1e-3)
+    # the mean is that of the 10 nearest demonstration states
+    d = ((density.states - s) ** 2).sum(1)
+    np.testing.assert_allclose(mean, density.actions[np.argsort(d)[:10]].mean(0))
+
+
+def test_cost_update_follows_the_fused_importance_weights():
+    torch.manual_seed(0)
+    net = gcl.CostNetwork(2, (8,), 3).double()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    demo, samples = (
+        torch.rand(3, 4, 2, dtype=torch.float64),
+        torch.rand(5, 4, 2, dtype=torch.float64),
+    )
+    slq, dlq = torch.randn(5, dtype=torch.float64), torch.randn(3, dtype=torch.float64)
+    cfg = gcl.GCLConfig(alpha=0.5, mono_weight=0.0, cost_l2=0.0)
+    # the gradient: demos +1/(N alpha), every background trajectory -w_bar_b / alpha
+    d_c, s_c = net(demo), net(samples)
+    C = torch.cat([s_c, d_c]).sum(1) / cfg.alpha
+    w_bar = torch.softmax(-C - torch.cat([slq, dlq]), 0).detach()
+    surrogate = d_c.sum(1).mean() / cfg.alpha - (w_bar * C).sum()
+    grads = torch.autograd.grad(surrogate, list(net.parameters()))
+    before = [p.detach().clone() for p in net.parameters()]
+    gcl.gcl_cost_update(net, opt, demo, samples, slq, dlq, cfg)
+    for p, p0, g in zip(net.parameters(), before, grads, strict=True):
+        torch.testing.assert_close(p.detach(), p0 - 0.1 * g)
+
+
+def test_train_gcl_uses_the_update_hook_and_rejects_bad_importance():
+    demos = gcl.expert_demonstrations(3, seed=0)
+    config = gcl.GCLConfig(
+        iterations=2, cost_iterations=2, cost_average=1, episodes_per_iter=2,
+        sac_steps_per_iter=5, warmup_episodes=1, cost_steps=3, batch_size=16, hidden_sizes=(16,),
+    )  # fmt: skip
+    calls = []
+
+    def update(cost_net, optimizer, demo_states, sample_states, sample_log_q, demo_log_q, cfg):
+        calls.append(
+            (tuple(sample_states.shape), tuple(sample_log_q.shape), tuple(demo_log_q.shape))
+        )
+        return gcl.gcl_cost_update(
+            cost_net, optimizer, demo_states, sample_states, sample_log_q, demo_log_q, cfg
+        )
+
+    result = gcl.train_gcl(demos, config=config, seed=0, update=update)
+    assert len(calls) == 6  # cost_steps per learning iteration
+    assert calls[0] == ((2, 50, 2), (2,), (3,)) and calls[-1] == ((4, 50, 2), (4,), (3,))
+    assert all(1.0 <= e <= 7.0 for e in result.history["ess"])  # of 4 samples + 3 demos
+    assert all(1.0 <= e <= 4.0 for e in result.history["ess_own"])
+    with pytest.raises(ValueError, match="importance"):
+        gcl.train_gcl(demos, config=dataclasses.replace(config, importance="mixture"), seed=0)
+
+
+def test_own_importance_is_the_samples_only_estimator():
+    demos = gcl.expert_demonstrations(3, seed=0)
+    config = gcl.GCLConfig(
+        iterations=1, cost_iterations=1, cost_average=1, episodes_per_iter=2,
+        sac_steps_per_iter=2, warmup_episodes=1, cost_steps=1, batch_size=16, hidden_sizes=(16,),
+        importance="own", mono_weight=0.0, cost_l2=0.0,
+    )  # fmt: skip
+    seen = {}
+
+    def update(cost_net, optimizer, demo_states, sample_states, sample_log_q, demo_log_q, cfg):
+        seen["inf"] = bool(torch.isinf(demo_log_q).all())
+        seen["log_q"] = sample_log_q.clone()
+        return gcl.gcl_cost_update(
+            cost_net, optimizer, demo_states, sample_states, sample_log_q, demo_log_q, cfg
+        )
+
+    gcl.train_gcl(demos, config=config, seed=0, update=update)
+    assert seen["inf"] and torch.isfinite(seen["log_q"]).all()
+
+
+def test_infinite_demo_log_q_gives_the_samples_only_gradient():
+    torch.manual_seed(1)
+    net = gcl.CostNetwork(2, (8,), 3).double()
+    twin = copy.deepcopy(net)
+    demo, samples = (
+        torch.rand(3, 4, 2, dtype=torch.float64),
+        torch.rand(5, 4, 2, dtype=torch.float64),
+    )
+    slq = torch.randn(5, dtype=torch.float64)
+    cfg = gcl.GCLConfig(alpha=0.5, mono_weight=0.0, cost_l2=0.0)
+    gcl.gcl_cost_update(
+        net, torch.optim.SGD(net.parameters(), lr=0.1), demo, samples, slq,
+        torch.full((3,), math.inf, dtype=torch.float64), cfg,
+    )  # fmt: skip
+    per_step = torch.zeros(5, 4, dtype=torch.float64)
+    per_step[:, 0] = slq
+    loss = gcl.gcl_cost_loss(twin(demo) / cfg.alpha, twin(samples) / cfg.alpha, per_step)
+    opt = torch.optim.SGD(twin.parameters(), lr=0.1)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    for p, q in zip(net.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(p, q)

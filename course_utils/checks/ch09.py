@@ -1,6 +1,8 @@
 """Checks for chapter 09 (sample-based MaxEnt IRL): 9.1 log importance weights, 9.2 the
 self-normalised estimate and the ESS, 9.3 the sample-based IRL gradient, 9.4 the guided cost
-learning loss (value and gradients). References: :mod:`course_utils.irl` and :mod:`.gcl`."""
+learning loss (value and gradients), 9.5 the guided cost learning update (build-it: the cost
+network's parameters after one step of the student's update, compared with the reference's).
+References: :mod:`course_utils.irl` and :mod:`.gcl`."""
 
 from __future__ import annotations
 
@@ -11,9 +13,15 @@ import torch
 from scipy.special import softmax
 
 from .. import gcl, irl
-from . import Case, Exercise, Grad, Mistake, Output
+from . import Case, Exercise, ExerciseError, Grad, Mistake, Output, flat_parameters, messages
 
-__all__ = ["check_gcl_cost_loss", "check_log_importance_weights", "check_sample_irl_gradient"]
+__all__ = [
+    "check_gcl_cost_loss",
+    "check_gcl_cost_update",
+    "check_log_importance_weights",
+    "check_sample_irl_gradient",
+    "reference_gcl_cost_update",
+]
 __all__ += ["check_self_normalized_estimate", "reference_gcl_cost_loss"]
 __all__ += ["reference_log_importance_weights", "reference_sample_irl_gradient"]
 __all__ += ["reference_self_normalized_estimate"]
@@ -21,6 +29,7 @@ __all__ += ["reference_self_normalized_estimate"]
 reference_log_importance_weights = irl.log_importance_weights  # Exercise 9.1
 reference_self_normalized_estimate = irl.self_normalized_estimate  # Exercise 9.2
 reference_gcl_cost_loss = gcl.gcl_cost_loss  # Exercise 9.4
+reference_gcl_cost_update = gcl.gcl_cost_update  # Exercise 9.5
 
 
 def reference_sample_irl_gradient(
@@ -315,3 +324,220 @@ GCL_COST_LOSS = Exercise(
     "(costs of size 300 over 50 steps, a single sample, T = 1).",
 )
 check_gcl_cost_loss = GCL_COST_LOSS.check
+
+
+# ----------------------------------------------------------------------- Exercise 9.5
+
+
+def _update_cases(rng: np.random.Generator) -> list[Case]:
+    """(cost_net, optimizer, demo_states, sample_states, sample_log_q, demo_log_q, config)."""
+
+    def case(name, N, M, T, *, opt="sgd", alpha=1.0, mono=1.0, l2=0.01, log_q=-5.0, inf=False):
+        torch.manual_seed(int(rng.integers(1 << 30)))
+        net = gcl.CostNetwork(2, (8,), 3).double()
+        if opt == "adam":  # an optimizer with state: two earlier steps on another loss
+            optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+            for _ in range(2):
+                optimizer.zero_grad()
+                net(torch.rand(5, 2, dtype=torch.float64)).pow(2).sum().backward()
+                optimizer.step()
+        else:
+            optimizer = torch.optim.SGD(net.parameters(), lr=0.05)
+        demo = torch.tensor(rng.uniform(-1, 1, size=(N, T, 2)))
+        samples = torch.tensor(rng.uniform(-1, 1, size=(M, T, 2)))
+        sample_log_q = torch.tensor(rng.normal(log_q, 2.0, size=M))
+        demo_log_q = torch.tensor(rng.normal(log_q + 1.0, 2.0, size=N))
+        if inf:  # train_gcl's default: each sample with its own sampler, the demos with weight 0
+            demo_log_q = torch.full((N,), math.inf, dtype=torch.float64)
+        config = gcl.GCLConfig(alpha=alpha, mono_weight=mono, cost_l2=l2)
+        return Case(name, (net, optimizer, demo, samples, sample_log_q, demo_log_q, config))
+
+    return [
+        case("4 demos, 6 samples of T=5, SGD, alpha=1", 4, 6, 5),
+        case(
+            "Adam with state, 3 demos, 5 samples of T=8, alpha=0.2", 3, 5, 8, opt="adam", alpha=0.2
+        ),
+        case(
+            "one demo and one sample of T=2, SGD, alpha=0.5, cost_l2=0.5",
+            1,
+            1,
+            2,
+            alpha=0.5,
+            l2=0.5,
+        ),
+        case(
+            "no regularizers (mono_weight=0, cost_l2=0), Adam",
+            5,
+            4,
+            6,
+            opt="adam",
+            mono=0.0,
+            l2=0.0,
+        ),
+        case("strong monotonic weight (mono_weight=10), SGD", 3, 3, 6, mono=10.0, l2=0.0),
+        case("log q around -1000 (exp underflows: use logsumexp)", 4, 4, 5, log_q=-1000.0),
+        case("demos with log q = +inf (weight 0: the estimator of 9.4)", 3, 4, 5, inf=True),
+    ]
+
+
+def _number(value) -> float | None:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.detach())
+    if isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _observe_update(fn, cost_net, optimizer, demo, samples, sample_log_q, demo_log_q, config):
+    """The change of the cost network's parameters made by one call of ``fn``."""
+    before = flat_parameters(cost_net)
+    stale = torch.Generator().manual_seed(5)
+    for p in cost_net.parameters():  # stale gradients in .grad, as after an earlier step
+        p.grad = torch.randn(p.shape, generator=stale, dtype=p.dtype)
+    out = fn(cost_net, optimizer, demo, samples, sample_log_q, demo_log_q, config)
+    if getattr(fn, "_is_reference_variant", False) is False and _number(out) is None:
+        raise ExerciseError(
+            "Exercise 9.5: return the loss you minimised as a number (`return float(loss)` or "
+            f"`return loss.item()`); your function returned {type(out).__name__}."
+        )
+    return flat_parameters(cost_net) - before
+
+
+def _update_variant(
+    *,
+    background="both",  # "both", "samples": demos left out of the background set
+    partition="log",  # "log": log Z_hat; "plain": Z_hat itself (weights not self-normalised)
+    sign=1.0,  # sign of the log-partition term
+    log_q_sign=-1.0,  # log w = -C / alpha + log_q_sign * log q
+    alpha=True,  # divide the costs by alpha (False: nowhere; "demo_only": not in the weights)
+    reduce="sum",  # per-trajectory cost: sum over t, or "mean"
+    mono_on="demo",  # "demo", "samples", "reversed", "unsquared", "none"
+    l2_on="both",  # "both", "demo", "samples", "none"
+    detach=False,  # the log-partition term cut from the graph
+    order="zbs",
+):
+    def gcl_cost_update(
+        cost_net, optimizer, demo_states, sample_states, sample_log_q, demo_log_q, config
+    ):
+        a = config.alpha if alpha else 1.0  # alpha="demo_only": the weights miss it
+        demo_c, sample_c = cost_net(demo_states), cost_net(sample_states)
+        traj = (lambda c: c.sum(1)) if reduce == "sum" else (lambda c: c.mean(1))
+        if background == "both":
+            C, log_q = (
+                torch.cat([traj(sample_c), traj(demo_c)]),
+                torch.cat([sample_log_q, demo_log_q]),
+            )
+        else:
+            C, log_q = traj(sample_c), sample_log_q
+        log_w = -C / (1.0 if alpha == "demo_only" else a) + log_q_sign * log_q
+        log_z = torch.logsumexp(log_w, 0) - math.log(len(log_w))
+        if partition == "plain":
+            log_z = torch.exp(log_z)
+        if detach:
+            log_z = log_z.detach()
+        loss = traj(demo_c).mean() / a + sign * log_z
+        along = {"samples": sample_c}.get(mono_on, demo_c)
+        rises = along[:, 1:] - along[:, :-1]
+        penalty = {
+            "reversed": torch.relu(-rises).pow(2),
+            "unsquared": torch.relu(rises),
+        }.get(mono_on, torch.relu(rises).pow(2))
+        if mono_on != "none":
+            loss = loss + config.mono_weight * penalty.sum(1).mean()
+        l2 = {
+            "both": demo_c.pow(2).mean() + sample_c.pow(2).mean(),
+            "demo": demo_c.pow(2).mean(),
+            "samples": sample_c.pow(2).mean(),
+            "none": 0.0,
+        }[l2_on]
+        loss = loss + config.cost_l2 * l2
+        for action in order:
+            {"z": optimizer.zero_grad, "b": loss.backward, "s": optimizer.step}[action]()
+        return float(loss.detach())
+
+    gcl_cost_update._is_reference_variant = True
+    return gcl_cost_update
+
+
+_UPDATE = messages("""
+samples_only: the demonstrations are missing from the background set. Finn et al.'s partition
+    estimate uses the policy samples AND the demonstrations: concatenate both (their costs and
+    their log q) before the logsumexp, n = M + N trajectories.
+plain: the importance weights are not self-normalised: the partition term is log Z_hat =
+    logsumexp_b(log w_b) - log n, whose gradient is the self-normalised average sum_b w_bar_b grad
+    C(tau_b) / alpha; you used Z_hat itself (an unnormalised average of the weights).
+sign: the log-partition term has the wrong sign: loss = mean_i C(tau_i) / alpha + log Z_hat. Your
+    step lowered the cost of the policy samples and raised that of the demonstrations.
+plus_log_q: the importance weight DIVIDES by the sampler's density: log w_b = -C(tau_b) / alpha -
+    log q(tau_b); you added log q.
+no_log_q: the importance weights ignore the sampler: log w_b = -C(tau_b) / alpha - log q(tau_b);
+    you left out log q.
+no_alpha: the costs are divided by the temperature: the model is p(tau) exp(-C(tau) / alpha), so
+    use C / config.alpha in the demo term and in the log-weights (not in the regularizers).
+mean_time: the cost of a trajectory is the SUM of its per-step costs c(s_t); you averaged over the
+    time steps.
+mono_samples: the monotonic-decrease regularizer belongs to the demonstrations (they make steady
+    progress towards their goal); you applied it along the policy samples.
+mono_reversed: the monotonic regularizer penalises the cost going UP along a demonstration:
+    max(0, c(s_{t+1}) - c(s_t))^2; yours penalises it going down.
+mono_unsquared: square the hinge: sum_t max(0, c(s_{t+1}) - c(s_t))^2 (Finn et al.'s g_mono).
+no_mono: the monotonic-decrease regularizer is missing: add config.mono_weight * mean over demos of
+    sum_t max(0, c(s_{t+1}) - c(s_t))^2.
+l2_demo: the L2 penalty covers the cost values of the demonstrations AND of the policy samples:
+    config.cost_l2 * (mean c(s)^2 over the demo steps + mean c(s)^2 over the sample steps).
+l2_samples: the L2 penalty covers the demonstrations too: config.cost_l2 * (mean c(s)^2 over the
+    demo steps + over the sample steps).
+no_l2: the L2 penalty on the cost values is missing: add config.cost_l2 * (mean c(s)^2 over the
+    demo steps + over the sample steps).
+detached: no gradient flows through the log-partition term (it was detached, computed under
+    torch.no_grad() or with .item()): the samples' costs must be raised through it.
+no_zero_grad: you did not clear the gradients before loss.backward(): backward ADDS to .grad. Call
+    optimizer.zero_grad() first.
+""")
+
+
+def _update_unchanged(actual, expected, case: Case) -> str | None:
+    if actual.shape == expected.shape and not np.any(actual) and np.any(expected):
+        return (
+            "the cost network's parameters did not change: call optimizer.zero_grad(), "
+            "loss.backward() and optimizer.step() on the optimizer you were given."
+        )
+    return None
+
+
+GCL_COST_UPDATE = Exercise(
+    id="9.5",
+    check_name="check_gcl_cost_update",
+    reference=reference_gcl_cost_update,
+    cases=_update_cases,
+    call=_observe_update,
+    mutates=(0, 1),
+    outputs=[Output("change of the cost network's parameters", 1e-6, 1e-10)],
+    diagnoses=[_update_unchanged],
+    mistakes=[
+        Mistake(_UPDATE[name], _update_variant(**knobs))
+        for name, knobs in [
+            ("samples_only", dict(background="samples")),
+            ("plain", dict(partition="plain")),
+            ("sign", dict(sign=-1.0)),
+            ("plus_log_q", dict(log_q_sign=1.0)),
+            ("no_log_q", dict(log_q_sign=0.0)),
+            ("no_alpha", dict(alpha=False)),
+            ("no_alpha", dict(alpha="demo_only")),
+            ("mean_time", dict(reduce="mean")),
+            ("mono_samples", dict(mono_on="samples")),
+            ("mono_reversed", dict(mono_on="reversed")),
+            ("mono_unsquared", dict(mono_on="unsquared")),
+            ("no_mono", dict(mono_on="none")),
+            ("l2_demo", dict(l2_on="demo")),
+            ("l2_samples", dict(l2_on="samples")),
+            ("no_l2", dict(l2_on="none")),
+            ("detached", dict(detach=True)),
+            ("no_zero_grad", dict(order="bs")),
+        ]
+    ],
+    success="one cost update matches the reference on {n} inputs (SGD and Adam with state, one "
+    "demo and one sample, no regularizers, log q around -1000 and +inf): same parameters after the "
+    "step.",
+)
+check_gcl_cost_update = GCL_COST_UPDATE.check

@@ -137,4 +137,64 @@ ALTERNATIVES = [
         return torch.mean(torch.sum(demo_costs, -1)) + log_z - torch.log(torch.tensor(float(M)))
     """,
     ),
+    dict(
+        exercise="9.5",
+        name="log-sum-exp by hand with the maximum subtracted, no -log n (same gradient)",
+        code="""
+        d, c = cost_net(demo_states), cost_net(sample_states)
+        C = torch.cat([c, d]).sum(-1) / config.alpha
+        log_w = -C - torch.cat([sample_log_q, demo_log_q])
+        m = log_w.max().detach()
+        log_z = m + torch.log(torch.exp(log_w - m).sum())
+        mono = (d[:, 1:] - d[:, :-1]).clamp(min=0).square().sum(-1).mean()
+        l2 = d.square().mean() + c.square().mean()
+        loss = d.sum(-1).mean() / config.alpha + log_z
+        loss = loss + config.mono_weight * mono + config.cost_l2 * l2
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+    """,
+    ),
+    dict(
+        exercise="9.5",
+        name="surrogate with detached self-normalised weights, demos first, other local names",
+        code="""
+        net, opt, cfg = cost_net, optimizer, config
+        d, c = net(demo_states), net(sample_states)
+        C = torch.cat([d.sum(1), c.sum(1)]) / cfg.alpha  # demonstrations first: same set
+        log_q = torch.cat([demo_log_q, sample_log_q])
+        w_bar = torch.softmax(-C - log_q, dim=0).detach()  # the gradient's weights
+        surrogate = d.sum(1).mean() / cfg.alpha - (w_bar * C).sum()
+        rises = [torch.relu(d[i, 1:] - d[i, :-1]).pow(2).sum() for i in range(len(d))]
+        surrogate = surrogate + cfg.mono_weight * torch.stack(rises).mean()
+        n_demo_steps, n_sample_steps = d.numel(), c.numel()
+        l2 = (d**2).sum() / n_demo_steps + (c**2).sum() / n_sample_steps
+        surrogate = surrogate + cfg.cost_l2 * l2
+        opt.zero_grad()
+        surrogate.backward()
+        opt.step()
+        return surrogate.item()
+    """,
+    ),
+    dict(
+        exercise="9.5",
+        name="log-mean-exp with torch.special and getattr on the config",
+        code="""
+        alpha = getattr(config, "alpha")
+        costs_d = cost_net(demo_states)
+        costs_s = cost_net(sample_states)
+        traj = torch.cat([costs_s, costs_d], dim=0).sum(dim=-1)
+        log_w = -traj / alpha - torch.cat([sample_log_q, demo_log_q], dim=0)
+        n = torch.tensor(float(log_w.numel()), dtype=log_w.dtype)
+        loss = costs_d.sum(-1).mean() / alpha + torch.special.logsumexp(log_w, 0) - torch.log(n)
+        diffs = torch.diff(costs_d, dim=1)
+        loss = loss + config.mono_weight * torch.where(diffs > 0, diffs, 0.0).pow(2).sum(1).mean()
+        loss = loss + config.cost_l2 * (costs_d.pow(2).mean() + costs_s.pow(2).mean())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+    """,
+    ),
 ]
