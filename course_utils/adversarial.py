@@ -21,7 +21,9 @@ Two discriminators:
 (soft DQN for discrete actions, SAC for continuous ones) through the trainers' hooks: the
 discriminator is updated in the ``callback`` every ``disc_every`` env steps on the most recent
 policy transitions (``buffer.latest``) against expert transitions, and every critic mini-batch
-is relabelled with the current discriminator's reward by ``reward_fn``. No hook was missing.
+is relabelled with the current discriminator's reward by ``reward_fn``. Its own hooks,
+``disc_step`` and ``relabel``, take the discriminator's update and AIRL's reward from the student
+(Exercise 10.4); the references are :func:`discriminator_step` and :func:`airl_reward`.
 
 What made adversarial training work with off-policy generators (see chapter 10 and benchmarks/):
 an R1 gradient penalty on the discriminator (``grad_penalty``), policy samples from the whole replay
@@ -33,6 +35,7 @@ a run (``disc_until``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -52,13 +55,18 @@ __all__ = [
     "AdversarialConfig",
     "AdversarialResult",
     "GAILDiscriminator",
+    "PenalisedOptimizer",
+    "PolicyLogProb",
     "WiderActions",
     "adversarial_reward",
     "airl_logits",
+    "airl_reward",
     "discriminator_loss",
+    "discriminator_step",
     "gail_reward_fn",
     "gan_optimal_discriminator",
     "policy_log_prob",
+    "r1_penalty",
     "state_reward_fn",
     "train_adversarial",
 ]
@@ -203,22 +211,39 @@ class AIRLDiscriminator(nn.Module):
         """The learned state-only reward g_psi(s), (B,)."""
         return self.g(obs).squeeze(-1)
 
+    def potential(self, obs: torch.Tensor) -> torch.Tensor:
+        """The shaping potential h_psi(s), (B,)."""
+        return self.h(obs).squeeze(-1)
+
     def f(
         self, obs: torch.Tensor, next_obs: torch.Tensor, terminated: torch.Tensor | None = None
     ) -> torch.Tensor:
-        g_s, h_s, h_next = self.reward(obs), self.h(obs).squeeze(-1), self.h(next_obs).squeeze(-1)
+        g_s, h_s, h_next = self.reward(obs), self.potential(obs), self.potential(next_obs)
         return airl_logits(g_s, h_s, h_next, torch.zeros_like(g_s), self.gamma, terminated)
 
     def batch_logits(self, batch: Batch, log_pi: torch.Tensor) -> torch.Tensor:
-        g_s = self.reward(batch.obs)
-        h_s, h_next = self.h(batch.obs).squeeze(-1), self.h(batch.next_obs).squeeze(-1)
+        g_s, h_s, h_next = (
+            self.reward(batch.obs),
+            self.potential(batch.obs),
+            self.potential(batch.next_obs),
+        )
         return airl_logits(g_s, h_s, h_next, log_pi, self.gamma, batch.terminated)
 
 
 def policy_log_prob(
-    policy, obs: torch.Tensor, actions: torch.Tensor, margin: float = 0.02, bound: float = 20.0
+    policy,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    margin: float = 0.02,
+    bound: float = 20.0,
+    *,
+    grad: bool = False,
 ) -> torch.Tensor:
-    """log pi(a|s) (B,) of given actions under a course policy, without gradient, clamped to [-bound, bound].
+    """log pi(a|s) (B,) of given actions under a course policy, clamped to [-bound, bound].
+
+    Without gradient, unless ``grad`` (then it follows the caller's grad mode and is differentiable
+    w.r.t. the policy's parameters, as the ``policy`` that :func:`train_adversarial` hands to a
+    ``disc_step`` hook offers it).
 
     BoltzmannPolicy: log softmax(Q(s, .) / alpha) at a. SquashedGaussianPolicy: the tanh-Gaussian
     density, with actions pulled inside the bounds by ``margin`` (of the half-range), because
@@ -227,7 +252,7 @@ def policy_log_prob(
     -1e5 (a policy whose mean sits far outside the bounds with a tiny sigma) would otherwise make
     D = 1 for a policy sample and its gradient explode.
     """
-    with torch.no_grad():
+    with contextlib.nullcontext() if grad else torch.no_grad():
         if isinstance(policy, BoltzmannPolicy):
             if policy.alpha == 0:
                 raise ValueError("AIRL needs a stochastic policy (alpha > 0)")
@@ -240,6 +265,99 @@ def policy_log_prob(
                 -bound, bound
             )
     raise TypeError(f"unsupported policy {type(policy).__name__}")
+
+
+# ------------------------------------------------------------------------------ one update (the hooks)
+
+
+def discriminator_step(
+    discriminator: nn.Module, optimizer, policy, expert: Batch, samples: Batch
+) -> float:
+    """One gradient step of the discriminator on L_D (expert label 1, policy samples label 0).
+
+    The reference of :func:`train_adversarial`'s ``disc_step`` hook (Exercise 10.4 for AIRL).
+    ``policy.log_prob(obs, actions)`` (B,) is the generator's log pi(a|s), differentiable w.r.t. the
+    policy's parameters; it enters AIRL's logit f - log pi as a fixed number (this step moves psi,
+    never the policy). GAIL's logit does not use it. Returns L_D before the step.
+    """
+    logits = []
+    for batch in (expert, samples):
+        log_pi = None
+        if isinstance(discriminator, AIRLDiscriminator):
+            with torch.no_grad():
+                log_pi = policy.log_prob(batch.obs, batch.actions)
+        logits.append(discriminator.batch_logits(batch, log_pi))
+    loss = discriminator_loss(logits[0], logits[1])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def airl_reward(discriminator: AIRLDiscriminator, batch: Batch) -> torch.Tensor:
+    """The generator's reward f_psi(s, a, s') (B,) from the current discriminator, without gradient.
+
+    The reference of :func:`train_adversarial`'s ``relabel`` hook (Exercise 10.4): the logit
+    f - log pi without its -log pi, which SAC and soft DQN add themselves as the entropy bonus.
+    """
+    with torch.no_grad():
+        return discriminator.f(batch.obs, batch.next_obs, batch.terminated)
+
+
+class PolicyLogProb:
+    """What a ``disc_step`` hook receives as ``policy``: ``log_prob(obs, actions)`` (B,), with gradient
+    w.r.t. the generator's parameters, clamped and with the action margin of :func:`policy_log_prob`."""
+
+    def __init__(self, policy, margin: float = 0.02):
+        self.policy, self.margin = policy, margin
+
+    def log_prob(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return policy_log_prob(self.policy, obs, actions, self.margin, grad=True)
+
+    def parameters(self):
+        return self.policy.parameters()
+
+
+def r1_penalty(discriminator: nn.Module, expert: Batch, discrete: bool) -> torch.Tensor:
+    """Mean over expert transitions of ||grad of the logit w.r.t. (s, s'[, a])||^2 (Mescheder et al., 2018).
+
+    AIRL's log pi term does not depend on the inputs here (it is a fixed number in L_D), so it is left out.
+    """
+    inputs = [expert.obs.clone().requires_grad_(True), expert.next_obs.clone().requires_grad_(True)]
+    actions = expert.actions
+    if not discrete:
+        actions = actions.clone().requires_grad_(True)
+        inputs.append(actions)
+    batch = expert._replace(obs=inputs[0], next_obs=inputs[1], actions=actions)
+    logits = discriminator.batch_logits(batch, torch.zeros(batch.obs.shape[0]))
+    grads = torch.autograd.grad(logits.sum(), inputs, create_graph=True, allow_unused=True)
+    return sum(g.pow(2).sum(-1).mean() for g in grads if g is not None)
+
+
+class PenalisedOptimizer:
+    """The discriminator's optimizer as a ``disc_step`` hook sees it.
+
+    ``step()`` first adds the gradient of ``weight`` * :func:`r1_penalty` on the current expert
+    mini-batch (set by :func:`train_adversarial` before each hook call) to the gradients, so a hook that
+    does zero_grad(), backward() and step() on L_D minimises L_D + weight * R1. Everything else is the
+    wrapped optimizer's.
+    """
+
+    def __init__(self, optimizer, discriminator: nn.Module, weight: float, discrete: bool):
+        self.optimizer, self.discriminator = optimizer, discriminator
+        self.weight, self.discrete = float(weight), discrete
+        self.expert: Batch | None = None
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self, closure=None):
+        if self.weight > 0 and self.expert is not None:
+            (self.weight * r1_penalty(self.discriminator, self.expert, self.discrete)).backward()
+        return self.optimizer.step(closure)
+
+    def __getattr__(self, name: str):
+        return getattr(self.__dict__["optimizer"], name)
 
 
 # ------------------------------------------------------------------------------ training
@@ -267,6 +385,7 @@ class AdversarialConfig:
     # part of the run is plain RL on a fixed reward, which ends the policy/discriminator oscillations
     disc_until: int | None = None
     action_margin: float = 0.02  # see policy_log_prob
+    recent: int = 1_000  # history["recent_D"]: mean D on the latest this many transitions
 
 
 @dataclass(kw_only=True)
@@ -274,7 +393,11 @@ class AdversarialResult:
     """What :func:`train_adversarial` returns: the generator's run, the discriminator, and a log.
 
     ``history[name][k]`` after the k-th discriminator phase, at env step ``history["step"][k]``:
-    "loss" (L_D on the phase's last mini-batch), "expert_D" and "policy_D" (mean D on them).
+    "loss" (L_D of the phase's last mini-batch, before its step), "expert_D" and "policy_D" (mean D,
+    after the phase, on the last expert mini-batch and the last mini-batch of policy samples, which
+    come from the latest ``disc_window`` transitions, by default the whole replay buffer), and
+    "recent_D" (mean D on the latest ``config.recent`` transitions: the current policy's samples).
+    ``buffer``: the generator's replay buffer at the end.
     """
 
     method: str
@@ -282,6 +405,7 @@ class AdversarialResult:
     discriminator: nn.Module
     reward_fn: Callable[[Batch], torch.Tensor]
     history: dict[str, list[float]] = field(default_factory=dict)
+    buffer: ReplayBuffer | None = None
 
 
 def train_adversarial(
@@ -295,6 +419,9 @@ def train_adversarial(
     alpha: float = 0.3,
     sac_variant: str = "v",
     progress: bool = False,
+    *,
+    disc_step: Callable | None = None,
+    relabel: Callable[[nn.Module, Batch], torch.Tensor] | None = None,
 ) -> AdversarialResult:
     """GAIL or AIRL: a discriminator against soft DQN (discrete actions) or SAC (continuous).
 
@@ -302,12 +429,30 @@ def train_adversarial(
     alpha: soft DQN's temperature (discrete actions only); SAC's is in ``rl_config``.
     Deterministic on CPU for a given seed. The learning curve in ``result.run.curve`` reports the
     environment's true return, which the agent never sees.
+
+    Hooks (the student's functions of Exercise 10.4 plug in here; both default to the references):
+
+    * ``disc_step(discriminator, optimizer, policy, expert, samples) -> loss`` takes one gradient
+      step of the discriminator on a mini-batch of expert transitions and one of policy samples
+      (:func:`discriminator_step`). ``policy.log_prob(obs, actions)`` is log pi(a|s) with gradient
+      (:class:`PolicyLogProb`); ``optimizer.step()`` adds the R1 penalty (:class:`PenalisedOptimizer`).
+    * ``relabel(discriminator, batch) -> rewards (B,)`` is the generator's reward of every critic
+      mini-batch, from the discriminator as it is now (:func:`airl_reward`; AIRL with
+      ``reward_shape="f"`` only, the other shapes use the library's).
     """
     if method not in ("gail", "airl"):
         raise ValueError(f"method must be 'gail' or 'airl', got {method!r}")
     cfg = config or AdversarialConfig()
     if cfg.reward_shape in ("f", "g") and method != "airl":
         raise ValueError("reward_shape='f' needs the AIRL discriminator (GAIL has no f)")
+    if relabel is not None and (method != "airl" or cfg.reward_shape != "f"):
+        raise ValueError(
+            "relabel replaces AIRL's reward f: it needs method='airl', reward_shape='f'"
+        )
+    for name, hook in (("disc_step", disc_step), ("relabel", relabel)):
+        if hook is not None and not callable(hook):
+            raise ValueError(f"{name} must be a function, got {type(hook).__name__}")
+    disc_step = disc_step or discriminator_step
     make_env = env_factory(env_id)
     env = make_env()
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
@@ -335,20 +480,31 @@ def train_adversarial(
             )
     else:
         disc = AIRLDiscriminator(obs_dim, gamma=gamma, hidden_sizes=cfg.disc_hidden)
-    optimizer = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, weight_decay=cfg.weight_decay)
+    adam = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, weight_decay=cfg.weight_decay)
+    optimizer = PenalisedOptimizer(adam, disc, cfg.grad_penalty, discrete)
     rng = np.random.default_rng(seed + 12345)
-    state: dict[str, object] = {"policy": None}
-    history: dict[str, list[float]] = {"step": [], "loss": [], "expert_D": [], "policy_D": []}
+    state: dict[str, object] = {"policy": None, "buffer": None}
+    history: dict[str, list[float]] = {
+        "step": [],
+        "loss": [],
+        "expert_D": [],
+        "policy_D": [],
+        "recent_D": [],
+    }
 
     def log_pi(policy, batch: Batch) -> torch.Tensor | None:
         if method == "gail":
             return None
         return policy_log_prob(policy, batch.obs, batch.actions, cfg.action_margin)
 
+    def mean_D(batch: Batch, policy) -> float:
+        with torch.no_grad():
+            return torch.sigmoid(disc.batch_logits(batch, log_pi(policy, batch))).mean().item()
+
     def reward_fn(batch: Batch) -> torch.Tensor:
         with torch.no_grad():
             if cfg.reward_shape == "f":
-                return disc.f(batch.obs, batch.next_obs, batch.terminated)
+                return (relabel or airl_reward)(disc, batch)
             if cfg.reward_shape == "g":
                 return disc.reward(batch.obs)
             logits = disc.batch_logits(batch, log_pi(state["policy"], batch))
@@ -359,42 +515,23 @@ def train_adversarial(
         return Batch(*(x[idx] for x in source))
 
     def callback(step: int, buffer: ReplayBuffer, policy) -> None:
-        state["policy"] = policy
+        state["policy"], state["buffer"] = policy, buffer
         if step < rl_config.learning_starts or step % cfg.disc_every != 0:
             return
         if cfg.disc_until is not None and step > cfg.disc_until:
             return
         recent = buffer.latest(cfg.disc_window)
+        hook_policy = PolicyLogProb(policy, cfg.action_margin)
         for _ in range(cfg.disc_updates):
             pol, exp = take(recent, cfg.disc_batch), take(expert, cfg.disc_batch)
-            if cfg.grad_penalty > 0:
-                inputs = [
-                    exp.obs.clone().requires_grad_(True),
-                    exp.next_obs.clone().requires_grad_(True),
-                ]
-                actions = exp.actions
-                if not discrete:
-                    actions = actions.clone().requires_grad_(True)
-                    inputs.append(actions)
-                exp = exp._replace(obs=inputs[0], next_obs=inputs[1], actions=actions)
-            exp_logits = disc.batch_logits(exp, log_pi(policy, exp))
-            pol_logits = disc.batch_logits(pol, log_pi(policy, pol))
-            loss = discriminator_loss(exp_logits, pol_logits)
-            if cfg.grad_penalty > 0:
-                grads = torch.autograd.grad(
-                    exp_logits.sum(), inputs, create_graph=True, allow_unused=True
-                )
-                penalty = sum((g.pow(2).sum(-1)).mean() for g in grads if g is not None)
-                loss_total = loss + cfg.grad_penalty * penalty
-            else:
-                loss_total = loss
-            optimizer.zero_grad()
-            loss_total.backward()
-            optimizer.step()
+            optimizer.expert = exp
+            loss = disc_step(disc, optimizer, hook_policy, exp, pol)
+        optimizer.expert = None
         history["step"].append(step)
-        history["loss"].append(loss.item())
-        history["expert_D"].append(torch.sigmoid(exp_logits).mean().item())
-        history["policy_D"].append(torch.sigmoid(pol_logits).mean().item())
+        history["loss"].append(float(loss))
+        history["expert_D"].append(mean_D(exp, policy))
+        history["policy_D"].append(mean_D(pol, policy))
+        history["recent_D"].append(mean_D(buffer.latest(cfg.recent), policy))
 
     if discrete:
         run = train_soft_dqn(
@@ -419,7 +556,12 @@ def train_adversarial(
             callback=callback,
         )
     return AdversarialResult(
-        method=method, run=run, discriminator=disc, reward_fn=reward_fn, history=history
+        method=method,
+        run=run,
+        discriminator=disc,
+        reward_fn=reward_fn,
+        history=history,
+        buffer=state["buffer"],
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 
 import numpy as np
 import pytest
@@ -12,13 +13,17 @@ from course_utils.adversarial import (
     AdversarialConfig,
     AIRLDiscriminator,
     GAILDiscriminator,
+    PenalisedOptimizer,
     WiderActions,
     adversarial_reward,
     airl_logits,
+    airl_reward,
     discriminator_loss,
+    discriminator_step,
     gail_reward_fn,
     gan_optimal_discriminator,
     policy_log_prob,
+    r1_penalty,
     state_reward_fn,
     train_adversarial,
 )
@@ -180,3 +185,103 @@ def test_disc_until_freezes_the_discriminator():
         rl_config=rl_config,
     )
     assert res.history["step"] == [200, 300]
+
+
+def _small_airl(**hooks):
+    demos = generate_demonstrations(SoftPointMassExpert(seed=0), PointMassEnv, 2, seed=0)
+    config = AdversarialConfig(reward_shape="f", disc_every=100, disc_updates=2)
+    rl_config = SACConfig(
+        learning_starts=200, eval_every=None, eval_episodes=1, hidden_sizes=(8,), batch_size=16
+    )
+    return train_adversarial(
+        "airl",
+        lambda: WiderActions(PointMassEnv()),
+        demos.transitions,
+        400,
+        seed=2,
+        config=config,
+        rl_config=rl_config,
+        **hooks,
+    )
+
+
+def test_hooks_receive_the_update_and_the_relabelling():
+    """The default run IS the reference hooks; a hook sees the discriminator, an optimizer over its
+    parameters, a policy with log_prob, expert and policy batches; relabel sees critic batches."""
+    calls = {"step": 0, "relabel": 0}
+
+    def step(disc, optimizer, policy, expert, samples):
+        calls["step"] += 1
+        assert isinstance(disc, AIRLDiscriminator) and isinstance(optimizer, PenalisedOptimizer)
+        assert expert.obs.shape == samples.obs.shape == (256, 2)
+        assert policy.log_prob(expert.obs, expert.actions).requires_grad  # the hook must detach it
+        return discriminator_step(disc, optimizer, policy, expert, samples)
+
+    def relabel(disc, batch):
+        calls["relabel"] += 1
+        return airl_reward(disc, batch)
+
+    default = _small_airl()
+    hooked = _small_airl(disc_step=step, relabel=relabel)
+    assert calls["step"] == 2 * 3 and calls["relabel"] > 0
+    assert hooked.history == default.history
+    assert set(default.history) == {"step", "loss", "expert_D", "policy_D", "recent_D"}
+    assert hooked.run.final_eval.mean == default.run.final_eval.mean
+    assert len(default.buffer.latest(10**6).obs) == 400
+
+
+def test_a_wrong_hook_changes_the_run():
+    def no_step(disc, optimizer, policy, expert, samples):
+        return 0.0
+
+    frozen = _small_airl(disc_step=no_step)
+    default = _small_airl()
+    assert frozen.history["expert_D"] != default.history["expert_D"]
+
+
+def test_penalised_optimizer_adds_the_r1_gradient():
+    torch.manual_seed(0)
+    disc = AIRLDiscriminator(2, gamma=0.9, hidden_sizes=(8,))
+    expert = Batch(
+        torch.randn(5, 2), torch.randn(5, 2), torch.zeros(5), torch.randn(5, 2), torch.zeros(5)
+    )
+    samples = Batch(
+        torch.randn(7, 2), torch.randn(7, 2), torch.zeros(7), torch.randn(7, 2), torch.zeros(7)
+    )
+    log_pi = torch.randn(5), torch.randn(7)
+
+    def loss_of(d):
+        return discriminator_loss(
+            d.batch_logits(expert, log_pi[0]), d.batch_logits(samples, log_pi[1])
+        )
+
+    joint = copy.deepcopy(disc)
+    sgd = torch.optim.SGD(joint.parameters(), lr=0.1)
+    sgd.zero_grad()
+    (loss_of(joint) + 2.0 * r1_penalty(joint, expert, discrete=False)).backward()
+    sgd.step()
+    wrapped = PenalisedOptimizer(torch.optim.SGD(disc.parameters(), lr=0.1), disc, 2.0, False)
+    wrapped.expert = expert
+    wrapped.zero_grad()
+    loss_of(disc).backward()
+    wrapped.step()
+    for a, b in zip(joint.parameters(), disc.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    assert wrapped.param_groups[0]["lr"] == 0.1  # everything else is the wrapped optimizer's
+
+
+def test_hooks_bad_arguments():
+    demos = generate_demonstrations(SoftPointMassExpert(seed=0), PointMassEnv, 1, seed=0)
+    with pytest.raises(ValueError, match="relabel replaces AIRL's reward f"):
+        train_adversarial("gail", PointMassEnv, demos.transitions, 10, relabel=airl_reward)
+    with pytest.raises(ValueError, match="disc_step must be a function"):
+        train_adversarial("airl", PointMassEnv, demos.transitions, 10, disc_step=3)
+
+
+def test_policy_log_prob_with_gradient_follows_the_grad_mode():
+    policy = SquashedGaussianPolicy(2, 2, hidden_sizes=(8,))
+    obs, actions = torch.randn(4, 2), torch.rand(4, 2) * 2 - 1
+    assert not policy_log_prob(policy, obs, actions).requires_grad
+    assert policy_log_prob(policy, obs, actions, grad=True).requires_grad
+    with torch.no_grad():
+        assert not policy_log_prob(policy, obs, actions, grad=True).requires_grad

@@ -14,6 +14,7 @@ from course_utils import adversarial
 from course_utils.checks import ExerciseError, ExerciseNotAttempted
 from course_utils.checks.ch10 import (
     check_airl_logits,
+    check_airl_update,
     check_discriminator_loss,
     check_gail_reward,
     reference_gail_reward,
@@ -203,8 +204,8 @@ def _r(transform, grad=False):
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (_r(F.logsigmoid), "log D only"),
-        (_r(lambda x: -F.logsigmoid(-x)), "-log\\(1 - D\\) only"),
+        (_r(F.logsigmoid), "slides' GAIL gradient.*published variant"),
+        (_r(lambda x: -F.logsigmoid(-x)), "Ho & Ermon's GAIL paper.*published variant"),
         (_r(lambda x: -x), "sign is flipped"),
         (_r(torch.sigmoid), "D itself"),
         (_r(lambda x: x, grad=True), "requires grad"),
@@ -272,3 +273,96 @@ def test_loss_clamped_logits_change_the_gradient():
 
     with pytest.raises(ExerciseError, match=r"gradient w\.r\.t\. expert_logits differs"):
         check_discriminator_loss(clamped)
+
+
+# ---------------------------------------------------------------------------------- 10.4
+
+
+def student_step(discriminator, optimizer, policy, expert, samples):
+    logits = []
+    for batch in (expert, samples):
+        with torch.no_grad():
+            log_pi = policy.log_prob(batch.obs, batch.actions)
+        g_s = discriminator.reward(batch.obs)
+        h_s, h_next = discriminator.potential(batch.obs), discriminator.potential(batch.next_obs)
+        logits.append(g_s + discriminator.gamma * h_next - h_s - log_pi)
+    loss = F.softplus(-logits[0]).mean() + F.softplus(logits[1]).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def student_f_reward(discriminator, batch):
+    with torch.no_grad():
+        g_s = discriminator.reward(batch.obs)
+        h_s, h_next = discriminator.potential(batch.obs), discriminator.potential(batch.next_obs)
+        return g_s + discriminator.gamma * h_next - h_s
+
+
+def detached_reward(discriminator, batch):  # .detach() instead of torch.no_grad()
+    return discriminator.f(batch.obs, batch.next_obs).detach()
+
+
+def test_airl_update_accepts(capsys):
+    check_airl_update(student_step, student_f_reward)
+    check_airl_update(adversarial.discriminator_step, adversarial.airl_reward)
+    check_airl_update(student_step, detached_reward)
+    check_airl_update(student_step, lambda d, b: student_f_reward(d, b).float())  # float32 rewards
+    out = capsys.readouterr().out
+    assert out.count("Exercise 10.4 passed:") == 4, out
+
+
+def test_airl_update_not_attempted_and_not_functions():
+    with pytest.raises(ExerciseNotAttempted):
+        check_airl_update(_not_attempted, student_f_reward)
+    with pytest.raises(ExerciseNotAttempted):
+        check_airl_update(student_step, _not_attempted)
+    with pytest.raises(ExerciseError, match="expected two functions"):
+        check_airl_update(student_step, 3.0)
+
+
+def leaky_step(discriminator, optimizer, policy, expert, samples):
+    logits = []
+    for batch in (expert, samples):
+        log_pi = policy.log_prob(batch.obs, batch.actions)  # not detached
+        f = discriminator.f(batch.obs, batch.next_obs)
+        logits.append(f - log_pi)
+    loss = adversarial.discriminator_loss(*logits)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+@pytest.mark.parametrize(
+    "step, reward, message",
+    [
+        (leaky_step, student_f_reward, "sent gradient into the policy"),
+        (student_step, lambda d, b: d.f(b.obs, b.next_obs), "your rewards require grad"),
+        (student_step, lambda d, b: -student_f_reward(d, b), "wrong sign"),
+        (student_step, lambda d, b: student_f_reward(d, b)[:, None], "shape"),
+        (
+            lambda d, o, p, e, s: student_step(d, o, p, s, e),
+            student_f_reward,
+            "the labels are swapped",
+        ),
+    ],
+)
+def test_airl_update_rejects(step, reward, message):
+    with pytest.raises(ExerciseError, match=message):
+        check_airl_update(step, reward)
+
+
+def test_airl_update_or_reference(capsys):
+    from course_utils.checks.ch10 import AIRL_UPDATE
+
+    AIRL_UPDATE.passed = False
+    step, reward = check_airl_update.or_reference(student_step, student_f_reward)
+    assert (step, reward) == (adversarial.discriminator_step, adversarial.airl_reward)
+    assert "has not passed its check yet" in capsys.readouterr().out
+    check_airl_update(student_step, student_f_reward)
+    assert check_airl_update.or_reference(student_step, student_f_reward) == (
+        student_step,
+        student_f_reward,
+    )

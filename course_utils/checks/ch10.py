@@ -8,6 +8,7 @@ references are :mod:`course_utils.adversarial`; the mistakes are the reference w
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import numpy as np
@@ -15,10 +16,16 @@ import torch
 import torch.nn.functional as F
 
 from .. import adversarial as ref
-from . import Case, Exercise, Grad, Mistake, Output
+from ..rl.networks import SquashedGaussianPolicy
+from . import Case, Exercise, Grad, Mistake, Output, flat_parameters, messages, mistake_table
 
-__all__ = ["check_airl_logits", "check_discriminator_loss", "check_gail_reward"]
-__all__ += ["reference_airl_logits", "reference_gail_reward"]
+__all__ = [
+    "check_airl_logits",
+    "check_airl_update",
+    "check_discriminator_loss",
+    "check_gail_reward",
+]
+__all__ += ["airl_pair", "reference_airl_logits", "reference_airl_update", "reference_gail_reward"]
 sp = F.softplus
 
 
@@ -287,12 +294,20 @@ GAIL_REWARD = Exercise(
     diagnoses=[_reward_shape],
     mistakes=[
         Mistake(
-            "you returned log D only; the reward is log D - log(1 - D) (the generator minimises "
-            "log(1 - D) - log D).",
+            "you returned log D. That is the reward in the slides' GAIL gradient, grad_theta L ~ "
+            "1/M sum_j grad_theta log pi_theta(tau_j) log D(tau_j), and Goodfellow's "
+            '"non-saturating" generator objective: a published variant with the same fixed point '
+            "(pi = p*, where D = 1/2), but a different gradient elsewhere and always negative (a "
+            "penalty for living in tasks that terminate). This exercise asks for the reward of the "
+            "IRL-as-GAN generator, log D - log(1 - D) (the notebook compares the two below).",
             _reward(F.logsigmoid),
         ),
         Mistake(
-            "you returned -log(1 - D) only; the reward is log D - log(1 - D).",
+            "you returned -log(1 - D). That is the reward of Ho & Ermon's GAIL paper (their cost "
+            "log D' with D' = 1 - D the probability of the policy) and the minimax GAN generator: "
+            "a published variant with the same fixed point, but always positive (a survival bonus "
+            "in tasks that terminate). This exercise asks for log D - log(1 - D), the IRL-as-GAN "
+            "generator's reward (the sum of the two variants).",
             _reward(lambda x: -F.logsigmoid(-x)),
         ),
         Mistake(
@@ -317,3 +332,259 @@ GAIL_REWARD = Exercise(
     "and gradient-free.",
 )
 check_gail_reward = GAIL_REWARD.check
+
+
+# ----------------------------------------------------------------------- Exercise 10.4
+
+
+def reference_airl_update(discriminator, optimizer, policy, expert, samples, replay):
+    """One discriminator step (the library's), then the generator's rewards f for ``replay`` from
+    the updated discriminator: the student's ``airl_discriminator_step`` and ``airl_reward`` in turn."""
+    loss = ref.discriminator_step(discriminator, optimizer, policy, expert, samples)
+    return loss, ref.airl_reward(discriminator, replay)
+
+
+def airl_pair(step, reward):
+    """The student's two functions of Exercise 10.4 as one function of the reference's arguments."""
+    for name, fn in (("airl_discriminator_step", step), ("airl_reward", reward)):
+        if not callable(fn) or isinstance(fn, type):
+            raise AIRL_UPDATE.error(
+                f"expected two functions, (airl_discriminator_step, airl_reward); the {name} "
+                f"argument is a {type(fn).__name__}. Pass the functions themselves, without calling them."
+            )
+
+    def airl_update(discriminator, optimizer, policy, expert, samples, replay):
+        loss = step(discriminator, optimizer, policy, expert, samples)
+        return loss, reward(discriminator, replay)
+
+    names = [getattr(fn, "__name__", "your function") for fn in (step, reward)]
+    airl_update.__name__ = airl_update.__qualname__ = "` and `".join(names)
+    return airl_update
+
+
+def _update_variant(
+    *,
+    expert_label=1.0,
+    log_pi_sign=-1.0,
+    detach_log_pi=True,
+    zero_grad=True,
+    step=True,
+    reduce=torch.mean,
+    reward="f",
+    reward_grad=False,
+):
+    """The reference of Exercise 10.4 written out, with knobs for the mistakes."""
+
+    def parts(d, batch):
+        return d.reward(batch.obs), d.potential(batch.obs), d.potential(batch.next_obs)
+
+    def airl_update(discriminator, optimizer, policy, expert, samples, replay):
+        logits = []
+        for batch in (expert, samples):
+            with contextlib.nullcontext() if not detach_log_pi else torch.no_grad():
+                log_pi = policy.log_prob(batch.obs, batch.actions)
+            g, h, h_next = parts(discriminator, batch)
+            logits.append(g + discriminator.gamma * h_next - h + log_pi_sign * log_pi)
+        e, s = logits
+        loss = reduce(sp(-expert_label * e)) + reduce(sp(expert_label * s))
+        if zero_grad:
+            optimizer.zero_grad()
+        loss.backward()
+        if step:
+            optimizer.step()
+        with contextlib.nullcontext() if reward_grad else torch.no_grad():
+            g, h, h_next = parts(discriminator, replay)
+            f = g + discriminator.gamma * h_next - h
+            rewards = {
+                "f": f,
+                "-f": -f,
+                "g": g,
+                "logit": f - policy.log_prob(replay.obs, replay.actions),
+                "log D": -sp(-f + policy.log_prob(replay.obs, replay.actions)),
+            }[reward]
+        return loss.item(), rewards
+
+    return airl_update
+
+
+def _airl_cases(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for name, obs_dim, act_dim, n_e, n_s, n_r, gamma, make_opt, stale in [
+        (
+            "SGD (lr 0.1), 6 expert and 8 policy transitions, gamma 0.9",
+            2,
+            2,
+            6,
+            8,
+            5,
+            0.9,
+            lambda p: torch.optim.SGD(p, lr=0.1),
+            False,
+        ),
+        (
+            "Adam with state from earlier steps and stale gradients left on the discriminator, "
+            "4-D states, 1-D actions, 10 and 7 transitions, gamma 0.99",
+            4,
+            1,
+            10,
+            7,
+            6,
+            0.99,
+            lambda p: torch.optim.Adam(p, lr=0.05),
+            True,
+        ),
+        (
+            "SGD with momentum and stale gradients, 3 expert and 12 policy transitions, gamma 0.5",
+            2,
+            2,
+            3,
+            12,
+            4,
+            0.5,
+            lambda p: torch.optim.SGD(p, lr=0.2, momentum=0.9),
+            True,
+        ),
+    ]:
+        torch.manual_seed(int(rng.integers(1 << 30)))
+        disc = ref.AIRLDiscriminator(obs_dim, gamma=gamma, hidden_sizes=(8,)).double()
+        policy = SquashedGaussianPolicy(obs_dim, act_dim, hidden_sizes=(8,)).double()
+        optimizer = make_opt(disc.parameters())
+        if isinstance(optimizer, torch.optim.Adam):  # two earlier steps give Adam its moments
+            for _ in range(2):
+                optimizer.zero_grad()
+                disc.reward(torch.randn(5, obs_dim, dtype=torch.float64)).pow(2).mean().backward()
+                optimizer.step()
+        disc.stale_gradients = stale
+
+        def batch(n, low=-0.9, high=0.9, obs_dim=obs_dim, act_dim=act_dim):
+            obs = torch.as_tensor(rng.uniform(-1, 1, (n, obs_dim)))
+            actions = torch.as_tensor(rng.uniform(low, high, (n, act_dim)))
+            next_obs = obs + 0.1 * torch.as_tensor(rng.normal(size=(n, obs_dim)))
+            return ref.Batch(
+                obs,
+                actions,
+                torch.zeros(n, dtype=torch.float64),
+                next_obs,
+                torch.zeros(n, dtype=torch.float64),
+            )
+
+        expert = batch(n_e, -0.5, 0.5)
+        cases.append(Case(name, (disc, optimizer, policy, expert, batch(n_s), batch(n_r))))
+    return cases
+
+
+def _observe_update(fn, discriminator, optimizer, policy, expert, samples, replay):
+    """Run ``fn`` and return (loss, change of the discriminator's parameters, rewards, status).
+
+    status 1: the policy's parameters received gradient (log pi not detached); 2: the rewards
+    require grad."""
+    params = list(discriminator.parameters())
+    if getattr(discriminator, "stale_gradients", False):  # gradients a previous loss left behind
+        gen = torch.Generator().manual_seed(7)
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+    before = flat_parameters(discriminator)
+    out = fn(discriminator, optimizer, policy, expert, samples, replay)
+    if not isinstance(out, tuple) or len(out) != 2:
+        return None
+    loss, rewards = out
+    change = flat_parameters(discriminator) - before
+    leaked = any(p.grad is not None and p.grad.abs().sum() > 0 for p in policy.parameters())
+    with_grad = isinstance(rewards, torch.Tensor) and rewards.requires_grad
+    status = 1.0 if leaked else 2.0 if with_grad else 0.0
+    if isinstance(loss, torch.Tensor):
+        loss = loss.detach()
+    if isinstance(rewards, torch.Tensor):
+        rewards = rewards.detach()
+    return loss, change, rewards, status
+
+
+_UPDATE = """
+leaked: your discriminator step sent gradient into the policy: after loss.backward() the policy's
+    parameters hold a .grad. log pi(a|s) is a fixed number in the discriminator's loss (the policy is
+    the generator, trained by its own loss): compute it under torch.no_grad() or .detach() it.
+    Otherwise an optimizer that holds the policy too, or a policy update that does not zero its
+    gradients first, moves the policy by the discriminator's loss.
+reward_grad: your rewards require grad. The generator's reward is a fixed number for the critic's
+    target: compute it under torch.no_grad() (or .detach() it), so no gradient reaches the discriminator.
+swapped: the labels are swapped: expert transitions have label 1 (-log D) and policy samples label 0
+    (-log(1 - D)). Your step trained D to call the policy the expert.
+no_log_pi: the logits miss -log pi(a|s): AIRL's discriminator is D = exp(f) / (exp(f) + pi(a|s)),
+    with logit f - log pi(a|s) (your airl_logits of Exercise 10.1, with log_pi from policy.log_prob).
+plus_log_pi: log pi(a|s) enters the logit with the wrong sign: the logit is f - log pi(a|s).
+no_zero_grad: you did not clear the gradients before loss.backward(): backward ADDS to .grad, so the
+    step used this loss's gradient plus what an earlier loss left there. Call optimizer.zero_grad() first.
+no_step: the discriminator's parameters did not move: after loss.backward(), call optimizer.step().
+sum: your loss sums over each batch; the discriminator loss averages each term over its own batch
+    (your discriminator_loss of Exercise 10.2).
+reward_sign: the reward has the wrong sign: the generator is paid where the discriminator believes
+    it is the expert, r = f(s, a, s').
+reward_logit: your reward is the whole logit f - log pi = log D - log(1 - D), the slides' generator
+    reward. The SAC generator here already adds the entropy bonus -alpha log pi(a|s) to every reward,
+    so with the logit the policy would count its entropy twice: return f(s, a, s') = g(s) + gamma h(s')
+    - h(s) alone.
+reward_g: your reward is g(s) alone, the state-only reward that is re-optimised after training
+    (section 5). During training the generator gets f(s, a, s') = g(s) + gamma h(s') - h(s): the
+    shaping term is part of what the discriminator learned.
+reward_log_d: your reward is log D = -softplus(-(f - log pi)). The generator here gets f(s, a, s')
+    (the logit without -log pi, which SAC adds itself).
+"""
+_U = messages(_UPDATE)
+
+
+def _update_structure(actual, expected, case: Case) -> str | None:
+    status = float(np.asarray(actual[-1]))
+    return {1.0: _U["leaked"], 2.0: _U["reward_grad"]}.get(status)
+
+
+AIRL_UPDATE = Exercise(
+    id="10.4",
+    check_name="check_airl_update",
+    reference=reference_airl_update,
+    cases=_airl_cases,
+    seed=1004,
+    call=_observe_update,
+    mutates=(0, 1),
+    outputs=[
+        Output("loss", 1e-6, 1e-8),
+        Output("change of the discriminator's parameters", 1e-5, 1e-9),
+        Output("rewards", 1e-6, 1e-8),
+        Output("status"),
+    ],
+    diagnoses=[_update_structure],
+    mistakes=mistake_table(
+        _UPDATE,
+        swapped=_update_variant(expert_label=-1.0),
+        no_log_pi=_update_variant(log_pi_sign=0.0),
+        plus_log_pi=_update_variant(log_pi_sign=1.0),
+        no_zero_grad=_update_variant(zero_grad=False),
+        no_step=_update_variant(step=False),
+        sum=_update_variant(reduce=torch.sum),
+        reward_sign=_update_variant(reward="-f"),
+        reward_logit=_update_variant(reward="logit"),
+        reward_g=_update_variant(reward="g"),
+        reward_log_d=_update_variant(reward="log D"),
+    ),
+    success="one discriminator step matches the reference on {n} small AIRL discriminators (SGD, "
+    "momentum and Adam with state, stale gradients), and so do the rewards f of the updated "
+    "discriminator; no gradient reaches the policy or the rewards.",
+)
+
+
+def check_airl_update(airl_discriminator_step, airl_reward, seed: int | None = None) -> None:
+    """Check Exercise 10.4: prints 'Exercise 10.4 passed: ...', or raises ExerciseError with
+    feedback on what to fix."""
+    __tracebackhide__ = True
+    AIRL_UPDATE.check(airl_pair(airl_discriminator_step, airl_reward), seed)
+
+
+def _or_reference(step, reward):
+    """(step, reward) once Exercise 10.4 has passed in this session, else the references."""
+    if AIRL_UPDATE.passed:
+        return step, reward
+    AIRL_UPDATE.or_reference(airl_pair(step, reward))  # prints the note
+    return ref.discriminator_step, ref.airl_reward
+
+
+check_airl_update.exercise = AIRL_UPDATE
+check_airl_update.or_reference = _or_reference

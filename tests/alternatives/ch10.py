@@ -85,4 +85,61 @@ ALTERNATIVES = [
         return F.logsigmoid(x) - F.logsigmoid(-x)
     """,
     ),
+    dict(
+        exercise="10.4",
+        name="binary_cross_entropy_with_logits by hand, .detach() for log pi",
+        code="""
+        losses = []
+        for batch, label in ((expert, 1.0), (samples, 0.0)):
+            log_pi = policy.log_prob(batch.obs, batch.actions).detach()
+            g = discriminator.reward(batch.obs)
+            f = g + discriminator.gamma * discriminator.potential(batch.next_obs)
+            f = f - discriminator.potential(batch.obs)
+            logit = f - log_pi
+            losses.append(F.binary_cross_entropy_with_logits(logit, torch.full_like(logit, label)))
+        loss = losses[0] + losses[1]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss
+    """,
+    ),
+    dict(
+        exercise="10.4",
+        name="logsigmoid by hand, renamed parameters, zero_grad(set_to_none=False)",
+        rename={"discriminator": "disc", "optimizer": "opt", "expert": "demo", "samples": "gen"},
+        code="""
+        def logit(batch):
+            with torch.no_grad():
+                lp = policy.log_prob(batch.obs, batch.actions)
+            h = disc.potential
+            return disc.reward(batch.obs) + disc.gamma * h(batch.next_obs) - h(batch.obs) - lp
+
+        loss = -F.logsigmoid(logit(demo)).mean() - F.logsigmoid(-logit(gen)).mean()
+        opt.zero_grad(set_to_none=False)
+        loss.backward()
+        opt.step()
+        return float(loss)
+    """,
+    ),
+    dict(
+        exercise="10.4",
+        name="one concatenated batch with labels and nn.BCEWithLogitsLoss per group",
+        code="""
+        both = [torch.cat([a, b]) for a, b in zip(expert, samples)]
+        obs, actions, _, next_obs, _ = both
+        with torch.inference_mode():
+            log_pi = policy.log_prob(obs, actions)
+        log_pi = log_pi.clone()
+        f = discriminator.reward(obs) + discriminator.gamma * discriminator.potential(next_obs)
+        logits = f - discriminator.potential(obs) - log_pi
+        n = expert.obs.shape[0]
+        bce = nn.BCEWithLogitsLoss()
+        loss = bce(logits[:n], torch.ones_like(logits[:n])) + bce(logits[n:], torch.zeros_like(logits[n:]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+    """,
+    ),
 ]

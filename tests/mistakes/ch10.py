@@ -123,14 +123,14 @@ MISTAKES = [
         name="log D only",
         old="return F.logsigmoid(logits) - F.logsigmoid(-logits)",
         new="return F.logsigmoid(logits)",
-        feedback="you returned log D only",
+        feedback="the reward in the slides' GAIL gradient",
     ),
     dict(
         exercise="10.3",
         name="-log(1 - D) only",
         old="return F.logsigmoid(logits) - F.logsigmoid(-logits)",
         new="return -F.logsigmoid(-logits)",
-        feedback="you returned -log(1 - D) only",
+        feedback="reward of Ho & Ermon's GAIL paper",
     ),
     dict(
         exercise="10.3",
@@ -160,5 +160,68 @@ MISTAKES = [
         old="return F.logsigmoid(logits) - F.logsigmoid(-logits)",
         new="return torch.sigmoid(logits)",
         feedback="you returned D itself",
+    ),
+    # ---- 10.4: the AIRL discriminator step and the generator's reward
+    dict(
+        exercise="10.4",
+        name="labels swapped",
+        old="loss = discriminator_loss(logits[0], logits[1])",
+        new="loss = discriminator_loss(logits[1], logits[0])",
+        feedback="the labels are swapped",
+    ),
+    dict(
+        exercise="10.4",
+        name="log pi not subtracted",
+        old="logits.append(airl_logits(g_s, h_s, h_next, log_pi, discriminator.gamma))",
+        new="logits.append(airl_logits(g_s, h_s, h_next, 0 * log_pi, discriminator.gamma))",
+        feedback="the logits miss -log pi(a|s)",
+    ),
+    dict(
+        exercise="10.4",
+        name="log pi not detached: the policy gets gradient",
+        old="        with torch.no_grad():  # log pi is a fixed number here: this step must not move the policy\n"
+        "            log_pi = policy.log_prob(batch.obs, batch.actions)\n",
+        new="        log_pi = policy.log_prob(batch.obs, batch.actions)\n",
+        feedback="sent gradient into the policy",
+    ),
+    dict(
+        exercise="10.4",
+        name="no zero_grad",
+        old="    optimizer.zero_grad()\n    loss.backward()",
+        new="    loss.backward()",
+        feedback="did not clear the gradients",
+    ),
+    dict(
+        exercise="10.4",
+        name="no optimizer step",
+        old="    loss.backward()\n    optimizer.step()\n",
+        new="    loss.backward()\n",
+        feedback="did not move",
+    ),
+    dict(
+        exercise="10.4",
+        name="reward computed with gradient",
+        old="    with torch.no_grad():  # a fixed reward for the critic: no gradient into the discriminator\n"
+        "        g_s = discriminator.reward(batch.obs)\n"
+        "        h_s, h_next = discriminator.potential(batch.obs), discriminator.potential(batch.next_obs)\n"
+        "        return g_s + discriminator.gamma * h_next - h_s\n",
+        new="    g_s = discriminator.reward(batch.obs)\n"
+        "    h_s, h_next = discriminator.potential(batch.obs), discriminator.potential(batch.next_obs)\n"
+        "    return g_s + discriminator.gamma * h_next - h_s\n",
+        feedback="your rewards require grad",
+    ),
+    dict(
+        exercise="10.4",
+        name="reward with the wrong sign",
+        old="return g_s + discriminator.gamma * h_next - h_s",
+        new="return h_s - discriminator.gamma * h_next - g_s",
+        feedback="the reward has the wrong sign",
+    ),
+    dict(
+        exercise="10.4",
+        name="reward is the state-only g",
+        old="return g_s + discriminator.gamma * h_next - h_s",
+        new="return g_s",
+        feedback="your reward is g(s) alone",
     ),
 ]
