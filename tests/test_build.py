@@ -228,3 +228,13 @@ def test_exercises_of_chapters_00_to_05_make_the_student_build():
     ]
     total = sum(len(sizes[chapter]) for chapter in ("00", "01", "02", "03", "04", "05"))
     assert len(small) <= total / 4, (len(small), total)
+
+
+def test_exercises_of_chapters_06_to_10_make_the_student_build():
+    """Issue 15: the student builds the algorithm of chapters 06, 07, 09 and 10 (the soft DQN
+    update, the SAC update, the GCL cost update, the AIRL discriminator step): at least one
+    exercise of >= 10 solution lines in each. Chapter 08's MaxEnt IRL loop is kept as it is."""
+    sizes = exercise_sizes()
+    print({chapter: sizes[chapter] for chapter in ("06", "07", "08", "09", "10")})
+    for chapter in ("06", "07", "09", "10"):
+        assert max(sizes[chapter].values()) >= 10, (chapter, sizes[chapter])
