@@ -52,6 +52,7 @@ __all__ = [
     "Question",
     "exercise_of_check",
     "flat_parameters",
+    "install_stale_gradients",
     "knobbed",
     "messages",
     "mistake_table",
@@ -217,6 +218,18 @@ def as_array(value: Any) -> np.ndarray | None:
 def flat_parameters(module: nn.Module) -> np.ndarray:
     """All parameters of ``module`` as one flat float64 numpy array."""
     return torch.cat([p.detach().reshape(-1).double().cpu() for p in module.parameters()]).numpy()
+
+
+def install_stale_gradients(parameters, stale) -> None:
+    """Leave gradients in ``.grad`` as an earlier loss would (a step must zero them first):
+    copies of the tensors ``stale``, or, for an int, standard normal noise from a generator
+    seeded with it, drawn parameter by parameter."""
+    parameters = list(parameters)
+    if isinstance(stale, int):
+        generator = torch.Generator().manual_seed(stale)
+        stale = [torch.randn(p.shape, generator=generator, dtype=p.dtype) for p in parameters]
+    for p, g in zip(parameters, stale, strict=False):
+        p.grad = g.clone()
 
 
 def _snapshot(value: Any) -> Any:

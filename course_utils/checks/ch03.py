@@ -31,6 +31,7 @@ from . import (
     Output,
     Question,
     flat_parameters,
+    install_stale_gradients,
     messages,
     mistake_table,
 )
@@ -232,8 +233,7 @@ def _step_cases(rng: np.random.Generator) -> list[Case]:
 
 
 def _install_stale_grads(model: ref.VAE) -> None:
-    for p, g in zip(model.parameters(), getattr(model, "stale_grads", None) or [], strict=False):
-        p.grad = g.clone()
+    install_stale_gradients(model.parameters(), getattr(model, "stale_grads", None) or [])
 
 
 def _changes(model: ref.VAE, before: list[np.ndarray]) -> list[np.ndarray]:

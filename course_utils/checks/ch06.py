@@ -20,7 +20,17 @@ from torch import nn
 
 from ..rl import Batch, losses
 from ..rl.soft_dqn import soft_dqn_update
-from . import Case, Exercise, Grad, Mistake, Output, messages, mistake_table
+from . import (
+    Case,
+    Exercise,
+    Grad,
+    Mistake,
+    Output,
+    flat_parameters,
+    install_stale_gradients,
+    messages,
+    mistake_table,
+)
 
 __all__ = ["TransitionBatch", "check_boltzmann_probs", "check_soft_dqn_loss"]
 __all__ += ["check_soft_q_target", "reference_boltzmann_probs", "reference_soft_dqn_loss"]
@@ -655,15 +665,10 @@ def _make_update_cases(rng: np.random.Generator) -> list[Case]:
     return cases
 
 
-def _flat(net: nn.Module) -> np.ndarray:
-    return torch.cat([p.detach().reshape(-1) for p in net.parameters()]).double().numpy()
-
-
 def _observe_update(fn, q_net, target_net, optimizer, batch, gamma, alpha, huber):
     """Run one update; returns (loss, change of q_net's parameters, change of target_net's)."""
-    for p, g in zip(q_net.parameters(), getattr(q_net, "stale_grads", None) or [], strict=False):
-        p.grad = g.clone()
-    before = _flat(q_net), _flat(target_net)
+    install_stale_gradients(q_net.parameters(), getattr(q_net, "stale_grads", None) or [])
+    before = flat_parameters(q_net), flat_parameters(target_net)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         loss = fn(q_net, target_net, optimizer, batch, gamma, alpha, huber)
@@ -671,7 +676,7 @@ def _observe_update(fn, q_net, target_net, optimizer, batch, gamma, alpha, huber
         loss = loss.detach().double().numpy() if loss.numel() == 1 else loss.detach().numpy()
     elif loss is not None and not isinstance(loss, (int, float, np.ndarray, np.floating)):
         loss = np.asarray(np.nan)
-    return loss, _flat(q_net) - before[0], _flat(target_net) - before[1]
+    return loss, flat_parameters(q_net) - before[0], flat_parameters(target_net) - before[1]
 
 
 _UPDATE = """

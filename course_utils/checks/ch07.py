@@ -29,6 +29,7 @@ from . import (
     Mistake,
     Output,
     flat_parameters,
+    install_stale_gradients,
     messages,
     mistake_table,
 )
@@ -750,8 +751,7 @@ def _observe_update(fn, agent, batch, alpha, gamma, tau):
     (0: fine, 1: agent.sample never called, 2: a network left frozen or V_psibar made trainable)."""
     before = [flat_parameters(getattr(agent, name)) for name in _NETS]
     params = [p for net in (agent.policy, agent.q_net, agent.value_net) for p in net.parameters()]
-    for p, stale in zip(params, getattr(agent.sampler, "stale", ()), strict=False):
-        p.grad = stale.clone()
+    install_stale_gradients(params, getattr(agent.sampler, "stale", ()))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         out = fn(agent, batch, alpha, gamma, tau)

@@ -13,7 +13,17 @@ import torch
 from scipy.special import softmax
 
 from .. import gcl, irl
-from . import Case, Exercise, ExerciseError, Grad, Mistake, Output, flat_parameters, messages
+from . import (
+    Case,
+    Exercise,
+    ExerciseError,
+    Grad,
+    Mistake,
+    Output,
+    flat_parameters,
+    install_stale_gradients,
+    messages,
+)
 
 __all__ = [
     "check_gcl_cost_loss",
@@ -391,9 +401,7 @@ def _number(value) -> float | None:
 def _observe_update(fn, cost_net, optimizer, demo, samples, sample_log_q, demo_log_q, config):
     """The change of the cost network's parameters made by one call of ``fn``."""
     before = flat_parameters(cost_net)
-    stale = torch.Generator().manual_seed(5)
-    for p in cost_net.parameters():  # stale gradients in .grad, as after an earlier step
-        p.grad = torch.randn(p.shape, generator=stale, dtype=p.dtype)
+    install_stale_gradients(cost_net.parameters(), 5)  # as after an earlier step
     out = fn(cost_net, optimizer, demo, samples, sample_log_q, demo_log_q, config)
     if getattr(fn, "_is_reference_variant", False) is False and _number(out) is None:
         raise ExerciseError(

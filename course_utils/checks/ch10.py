@@ -17,7 +17,17 @@ import torch.nn.functional as F
 
 from .. import adversarial as ref
 from ..rl.networks import SquashedGaussianPolicy
-from . import Case, Exercise, Grad, Mistake, Output, flat_parameters, messages, mistake_table
+from . import (
+    Case,
+    Exercise,
+    Grad,
+    Mistake,
+    Output,
+    flat_parameters,
+    install_stale_gradients,
+    messages,
+    mistake_table,
+)
 
 __all__ = [
     "check_airl_logits",
@@ -480,9 +490,7 @@ def _observe_update(fn, discriminator, optimizer, policy, expert, samples, repla
     require grad."""
     params = list(discriminator.parameters())
     if getattr(discriminator, "stale_gradients", False):  # gradients a previous loss left behind
-        gen = torch.Generator().manual_seed(7)
-        for p in params:
-            p.grad = torch.randn(p.shape, generator=gen, dtype=p.dtype)
+        install_stale_gradients(params, 7)
     before = flat_parameters(discriminator)
     out = fn(discriminator, optimizer, policy, expert, samples, replay)
     if not isinstance(out, tuple) or len(out) != 2:
