@@ -414,18 +414,19 @@ def select_cells(nb: nbformat.NotebookNode) -> tuple[list[int] | None, str]:
     """Indices of the code cells that grading needs, in order; (None, reason) to run them all."""
     names: dict[int, CellNames] = {}
     wanted: list[int] = []
+    seen_exercise = False
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         is_exercise = bool(EXERCISE_ID.findall(cell.source))
+        seen_exercise |= is_exercise
         info = cell_names(cell.source)
         if info is None:
             if not is_exercise:  # a broken exercise fails in either mode
                 return None, f"cell {index} cannot be analysed (cell magic, exec or a syntax error)"
             info = CellNames(set(), set(), set(), False)
         names[index] = info
-        before_exercises = not any(EXERCISE_ID.findall(nb.cells[j].source) for j in names)
-        if is_exercise or CHECK_CALL.search(cell.source) or (info.setup and before_exercises):
+        if is_exercise or CHECK_CALL.search(cell.source) or (info.setup and not seen_exercise):
             wanted.append(index)
         elif "*" in info.defines:
             wanted.append(index)  # a star import: no telling which names it brings
