@@ -28,3 +28,31 @@ def pytest_terminal_summary(terminalreporter):
             f"total: caught {caught} / tried {tried} mistakes, "
             f"accepted {accepted} / tried {alternatives} alternatives"
         )
+
+
+# ------------------------------------------------------------------ scheduling on xdist workers
+# `pytest` runs with `--dist loadfile --no-loadscope-reorder` (pyproject.toml): a test file is one
+# unit of work (nbval runs a notebook's cells in order in one kernel; module fixtures are built
+# once), handed to the workers in the order below. Left to itself, xdist would start the files
+# with the most tests first, and the two files that execute every notebook again (a few dozen
+# tests, but about half of the whole run) would start last and leave one worker idle at the end.
+# So the longest units go first: those two files, then the solution notebooks, then the rest.
+NOTEBOOK_RUNS = ("tests/test_notebooks.py", "tests/test_mistakes.py")
+
+
+def _cost_class(path: str) -> int:
+    if path in NOTEBOOK_RUNS:
+        return 0
+    return 1 if path.endswith(".ipynb") else 2
+
+
+def pytest_collection_modifyitems(config, items):
+    def relative(item) -> str:
+        try:
+            return item.path.relative_to(config.rootpath).as_posix()
+        except ValueError:  # a notebook outside the repository (a student's copy)
+            return item.path.as_posix()
+
+    paths = [relative(item) for item in items]
+    order = sorted(range(len(items)), key=lambda i: (_cost_class(paths[i]), i))
+    items[:] = [items[i] for i in order]
