@@ -21,6 +21,15 @@ Example::
 
 from . import experts as experts  # analytic expert controllers and demonstrations (chapter 10)
 from .buffer import Batch, ReplayBuffer, relabel
+from .discrete_sac import (
+    CategoricalPolicy,
+    DiscreteSACAgent,
+    DiscreteSACConfig,
+    DiscreteSACResult,
+    TwinDiscreteQNetwork,
+    discrete_sac_update,
+    train_discrete_sac,
+)
 from .evaluation import EvalResult, LearningCurve, TrainingRun, evaluate
 from .losses import (
     boltzmann_probs,
@@ -49,6 +58,10 @@ from .soft_dqn import SoftDQNConfig, SoftDQNResult, soft_dqn_update, train_dqn, 
 __all__ = [
     "Batch",
     "BoltzmannPolicy",
+    "CategoricalPolicy",
+    "DiscreteSACAgent",
+    "DiscreteSACConfig",
+    "DiscreteSACResult",
     "EvalResult",
     "LearningCurve",
     "QNetwork",
@@ -60,10 +73,12 @@ __all__ = [
     "SoftDQNResult",
     "SquashedGaussianPolicy",
     "TrainingRun",
+    "TwinDiscreteQNetwork",
     "TwinQNetwork",
     "ValueNetwork",
     "boltzmann_probs",
     "boltzmann_sample",
+    "discrete_sac_update",
     "evaluate",
     "mlp",
     "polyak_update",
@@ -78,6 +93,7 @@ __all__ = [
     "soft_q_target",
     "soft_value",
     "temperature_loss",
+    "train_discrete_sac",
     "train_dqn",
     "train_sac",
     "train_soft_dqn",
