@@ -44,7 +44,14 @@ from tqdm.auto import tqdm
 
 from ..runtime import configure_threads, get_device, seed_everything
 from .buffer import Batch, ReplayBuffer
-from .evaluation import LearningCurve, TrainingRun, env_factory, evaluate, evaluate_and_record
+from .evaluation import (
+    BestSnapshot,
+    LearningCurve,
+    TrainingRun,
+    env_factory,
+    evaluate,
+    evaluate_and_record,
+)
 from .losses import polyak_update
 from .networks import QNetwork, mlp
 
@@ -274,7 +281,9 @@ def train_discrete_sac(
         last = dict.fromkeys(names, np.nan)
         losses: object = None
         batch = None
-        best = (-np.inf, None, None)  # (return, step, networks) of the best evaluation
+        best = BestSnapshot(
+            policy, q_net, q_target
+        )  # keep_best: the networks of the best evaluation
         eval_seconds, start = 0.0, time.perf_counter()
         obs, _ = env.reset(seed=seed)
         for step in tqdm(range(1, total_steps + 1), disable=not progress, desc="discrete SAC"):
@@ -311,15 +320,13 @@ def train_discrete_sac(
                     seed=cfg.eval_seed,
                     device=device,
                 )
-                if cfg.keep_best and result.mean >= best[0]:
-                    networks = (policy.state_dict(), q_net.state_dict(), q_target.state_dict())
-                    best = (result.mean, step, copy.deepcopy(networks))
+                if cfg.keep_best:
+                    best.offer(result, step)
                 eval_seconds += time.perf_counter() - tick
         env.close()
         if cfg.keep_best:  # the best snapshot, judged on episodes it was not chosen on
             tick = time.perf_counter()
-            for module, state in zip((policy, q_net, q_target), best[2], strict=True):
-                module.load_state_dict(state)
+            best.restore()
             result = evaluate(
                 policy, make_env, cfg.eval_episodes, seed=cfg.test_seed, device=device
             )
@@ -340,7 +347,7 @@ def train_discrete_sac(
         train_seconds=train_seconds,
         eval_seconds=eval_seconds,
         total_steps=int(total_steps),
-        best_step=best[1],
+        best_step=best.step,
     )
 
 

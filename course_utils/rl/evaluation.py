@@ -11,6 +11,8 @@ batch per step: N times fewer network calls than running them one after the othe
 
 from __future__ import annotations
 
+import copy
+
 from dataclasses import dataclass, field
 from typing import Protocol
 from collections.abc import Callable
@@ -164,6 +166,31 @@ def evaluate_and_record(
     result = evaluate(policy, make_env, n_episodes, seed=seed, deterministic=True, device=device)
     curve.append(step, result)
     return result
+
+
+class BestSnapshot:
+    """``keep_best`` for a training loop: the modules' state at the best evaluation so far.
+
+    ``offer(result, step)`` after every evaluation keeps a copy when ``result.mean`` is at least
+    the best so far (ties: the later one); ``restore()`` loads the kept state back into the
+    modules at the end, and the loop then scores it on held-out episodes (chapter 06's protocol:
+    the snapshot is chosen on the evaluation episodes, so its return there is biased upwards).
+    """
+
+    def __init__(self, *modules: torch.nn.Module):
+        self.modules = modules
+        self.value, self.step, self._states = -np.inf, None, None
+
+    def offer(self, result: EvalResult, step: int) -> None:
+        if result.mean >= self.value:
+            self.value, self.step = result.mean, step
+            self._states = copy.deepcopy([module.state_dict() for module in self.modules])
+
+    def restore(self) -> None:
+        if self._states is None:
+            raise RuntimeError("BestSnapshot.restore: no evaluation was offered")
+        for module, state in zip(self.modules, self._states, strict=True):
+            module.load_state_dict(state)
 
 
 # ----------------------------------------------------------------------------------------

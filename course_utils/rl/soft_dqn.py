@@ -27,7 +27,14 @@ from tqdm.auto import tqdm
 
 from ..runtime import configure_threads, get_device, seed_everything
 from .buffer import Batch, ReplayBuffer, relabel
-from .evaluation import LearningCurve, TrainingRun, env_factory, evaluate, evaluate_and_record
+from .evaluation import (
+    BestSnapshot,
+    LearningCurve,
+    TrainingRun,
+    env_factory,
+    evaluate,
+    evaluate_and_record,
+)
 from .losses import boltzmann_probs, polyak_update, q_learning_loss, soft_q_target
 from .networks import BoltzmannPolicy, QNetwork
 
@@ -178,7 +185,7 @@ def train_soft_dqn(
         curve, diagnostics = LearningCurve(), {"loss": [], "entropy": [], "q_mean": []}
         last = {"loss": np.nan, "entropy": np.nan, "q_mean": np.nan}
         batch = loss = None  # the last update's mini-batch and loss, for the diagnostics
-        best = (-np.inf, None, None)  # (return, step, state) of the best evaluation (keep_best)
+        best = BestSnapshot(q_net)  # keep_best: the Q-network of the best evaluation
         eval_seconds, start = 0.0, time.perf_counter()
         obs, _ = env.reset(seed=seed)
         for step in tqdm(range(1, total_steps + 1), disable=not progress, desc=_name(alpha)):
@@ -229,13 +236,13 @@ def train_soft_dqn(
                     seed=cfg.eval_seed,
                     device=device,
                 )
-                if cfg.keep_best and result.mean >= best[0]:
-                    best = (result.mean, step, copy.deepcopy(q_net.state_dict()))
+                if cfg.keep_best:
+                    best.offer(result, step)
                 eval_seconds += time.perf_counter() - tick
         env.close()
         if cfg.keep_best:  # the best snapshot, judged on episodes it was not chosen on
             tick = time.perf_counter()
-            q_net.load_state_dict(best[2])
+            best.restore()
             result = evaluate(
                 policy, make_env, cfg.eval_episodes, seed=cfg.test_seed, device=device
             )
@@ -254,7 +261,7 @@ def train_soft_dqn(
         train_seconds=train_seconds,
         eval_seconds=eval_seconds,
         total_steps=total_steps,
-        best_step=best[1],
+        best_step=best.step,
     )
 
 
