@@ -30,6 +30,8 @@ the difference between the paper's two versions:
   telescoped V term and the chi^2 term are averaged over both (the paper's "chi^2 on rho_mix",
   its recommended online setting), the -E[r_Q] term over the expert half only. For continuous
   actions the actor takes a SAC policy step on Q (chapter 07's J_pi) after every critic step.
+  ``target_tau`` takes V(s') from a slowly moving (Polyak) copy of Q, as the authors' code does
+  online; on Pendulum that is what makes the imitation reliable (benchmarks/iq_learn.py).
 
 Terminal states: V(s') = 0 where ``terminated`` (a time-out still bootstraps), as everywhere in the
 course. :func:`train_iq_learn` is the training loop; its ``update=`` hook replaces one gradient
@@ -161,6 +163,8 @@ class IQCritic(nn.Module):
             raise ValueError(f"alpha must be positive (a soft value), got {alpha}")
         self.q_net, self.alpha = q_net, float(alpha)
         self.actor = actor
+        self.target_q_net: nn.Module | None = None  # set by train_iq_learn(target_tau=...)
+        self.fresh_policy_actions = False  # set by train_iq_learn(fresh_policy_actions=...)
 
     @property
     def discrete(self) -> bool:
@@ -174,26 +178,44 @@ class IQCritic(nn.Module):
 
     def q_heads(self, obs: torch.Tensor, actions: torch.Tensor) -> list[torch.Tensor]:
         """Q(s, a) (B,) of the given actions ((B,) int64 or (B, act_dim)), one entry per critic."""
+        return self._heads(self.q_net, obs, actions)
+
+    def _heads(self, net: nn.Module, obs: torch.Tensor, actions: torch.Tensor):
         if self.discrete:
-            return [self.q_net(obs).gather(1, actions.long().unsqueeze(1)).squeeze(1)]
-        if isinstance(self.q_net, TwinQNetwork):
-            return list(self.q_net(obs, actions))
-        return [self.q_net(torch.cat([obs, actions], dim=-1)).squeeze(-1)]
+            return [net(obs).gather(1, actions.long().unsqueeze(1)).squeeze(1)]
+        if isinstance(net, TwinQNetwork):
+            return list(net(obs, actions))
+        return [net(torch.cat([obs, actions], dim=-1)).squeeze(-1)]
 
     def q(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Q(s, a) (B,); with twin critics the smaller of the two (clipped double Q, chapter 07)."""
-        heads = self.q_heads(obs, actions)
+        return self._q(self.q_net, obs, actions)
+
+    def _q(self, net: nn.Module, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        heads = self._heads(net, obs, actions)
         return heads[0] if len(heads) == 1 else torch.min(heads[0], heads[1])
 
     def v(self, obs: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
         """The soft value V(s) (B,)."""
+        return self._v(self.q_net, obs, n_samples)
+
+    def next_v(self, obs: torch.Tensor) -> torch.Tensor:
+        """V(s') as the loss uses it: :meth:`v` (with gradient), or, when the critic has a
+        Polyak-averaged copy ``target_q_net`` (``IQLearnConfig(target_tau=...)``), V of that copy
+        without gradient (the authors' ``use_target``)."""
+        if self.target_q_net is None:
+            return self.v(obs)
+        with torch.no_grad():
+            return self._v(self.target_q_net, obs, 1)
+
+    def _v(self, net: nn.Module, obs: torch.Tensor, n_samples: int) -> torch.Tensor:
         if self.discrete:
-            return soft_value(self.q_net(obs), self.alpha)
+            return soft_value(net(obs), self.alpha)
         values = []
         for _ in range(n_samples):
             with torch.no_grad():
                 actions, log_pi = self.actor(obs)
-            values.append(self.q(obs, actions) - self.alpha * log_pi)
+            values.append(self._q(net, obs, actions) - self.alpha * log_pi)
         return torch.stack(values).mean(0)
 
     def reward(self, batch: Batch, gamma: float, n_samples: int = 8) -> torch.Tensor:
@@ -240,16 +262,27 @@ def iq_update(
 
     expert: a mini-batch of expert transitions; policy: one of the agent's own transitions
     (online), or None (offline). Q(s, a), V(s) and V(s') all come from ``critic`` with gradient
-    (V(s') included: the loss is a function of Q, the paper's objective, not a bootstrapped target).
-    Twin critics (continuous actions): each is trained on its own loss, with V from their minimum.
+    (V(s') included: the loss is a function of Q, the paper's objective, not a bootstrapped target),
+    unless the critic carries a Polyak target copy (``critic.target_q_net``, set by
+    ``IQLearnConfig(target_tau=...)``): V(s') then comes from that copy, without gradient.
+    With ``critic.fresh_policy_actions`` the policy rows' Q (used by the chi^2 term only) is taken
+    at actions drawn from the current actor. Twin critics (continuous actions): each is trained
+    on its own loss, with V from their minimum.
     Returns the loss before the step (0-d, detached).
     """
     batch, is_expert = _concat(expert, policy)
     v = critic.v(batch.obs)
-    next_v = critic.v(batch.next_obs)
+    next_v = critic.next_v(batch.next_obs)
     heads = critic.q_heads(
         batch.obs, batch.actions
     )  # one Q, or twin critics: the mean of their losses
+    if policy is not None and critic.fresh_policy_actions and not critic.discrete:
+        # the authors' ``regularize``: the policy rows' Q (it enters the chi^2 term only) at
+        # actions drawn afresh from the current actor instead of the replay buffer's old ones
+        with torch.no_grad():
+            fresh, _ = critic.actor(batch.obs[~is_expert])
+        fresh_heads = critic.q_heads(batch.obs[~is_expert], fresh)
+        heads = [torch.cat([q[is_expert], qf]) for q, qf in zip(heads, fresh_heads, strict=True)]
     loss = sum(
         iq_loss(q, v, next_v, batch.terminated, is_expert, gamma, chi2_alpha) for q in heads
     ) / len(heads)
@@ -277,6 +310,12 @@ class IQLearnConfig:
     actor_learning_rate: float = 3e-4  # continuous actions only
     lr_decay: bool = False  # decay both learning rates linearly to 0 over the run (settles the end)
     twin_q: bool = False  # continuous: twin critics, V and the actor from their minimum
+    # Polyak rate of a target copy of Q for V(s') (no gradient through V(s')); None: V(s') from Q
+    # itself, with gradient (the paper's objective). The authors' code uses 0.005 online.
+    target_tau: float | None = None
+    # online, continuous: the policy rows' Q in the chi^2 term at fresh actor actions (authors'
+    # ``regularize``) instead of the buffer's actions
+    fresh_policy_actions: bool = False
     log_std_bounds: tuple[float, float] = (-5.0, 2.0)  # the actor's log sigma (continuous)
     batch_size: int = 128  # expert transitions per step (and as many policy transitions online)
     hidden_sizes: tuple[int, ...] = (64, 64)
@@ -415,6 +454,11 @@ def train_iq_learn(
                 obs_dim, act_dim, space.low, space.high, cfg.hidden_sizes, cfg.log_std_bounds
             ).to(device)
             critic = IQCritic(q_net, cfg.alpha, actor)
+            if cfg.target_tau is not None:
+                if not 0.0 < cfg.target_tau <= 1.0:
+                    raise ValueError(f"target_tau must lie in (0, 1], got {cfg.target_tau}")
+                critic.target_q_net = copy.deepcopy(q_net).requires_grad_(False)
+            critic.fresh_policy_actions = cfg.fresh_policy_actions
             policy = actor
             actor_opt = torch.optim.Adam(actor.parameters(), lr=cfg.actor_learning_rate)
         optimizer = torch.optim.Adam(q_net.parameters(), lr=cfg.learning_rate)
@@ -457,6 +501,12 @@ def train_iq_learn(
                 exp_batch = Batch(*(x[idx] for x in expert))
                 pol_batch = buffer.sample(cfg.batch_size) if online else None
                 loss = step_fn(critic, optimizer, exp_batch, pol_batch, cfg.gamma, cfg.chi2_alpha)
+                if critic.target_q_net is not None:
+                    with torch.no_grad():
+                        for p_targ, p in zip(
+                            critic.target_q_net.parameters(), q_net.parameters(), strict=True
+                        ):
+                            p_targ.lerp_(p, cfg.target_tau)
                 if actor_opt is not None:  # SAC's policy step on Q (chapter 07's J_pi)
                     states = (
                         exp_batch.obs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -200,3 +202,73 @@ def test_online_pendulum_smoke_run():
     assert np.isfinite(res.diagnostics["policy_reward"][-1])
     assert len(res.critic.q_heads(demos.obs[:5], demos.actions[:5])) == 2  # twin critics
     assert res.reward_fn(demos).shape == (len(demos.rewards),)
+
+
+def _pendulum_like_critic(seed=0):
+    torch.manual_seed(seed)
+    actor = SquashedGaussianPolicy(3, 1, -2.0, 2.0, (16,))
+    critic = IQCritic(mlp(4, 1, (16,)), alpha=0.1, actor=actor)
+    n = 6
+    batch = Batch(
+        torch.randn(n, 3),
+        torch.rand(n, 1) * 4 - 2,
+        torch.zeros(n),
+        torch.randn(n, 3),
+        torch.zeros(n),
+    )
+    return critic, batch
+
+
+def test_target_critic_gives_v_next_without_gradient():
+    critic, batch = _pendulum_like_critic()
+    critic.target_q_net = copy.deepcopy(critic.q_net).requires_grad_(False)
+    torch.manual_seed(1)
+    v_target = critic.next_v(batch.next_obs)
+    torch.manual_seed(1)
+    v_online = critic.v(batch.next_obs)
+    assert not v_target.requires_grad and v_online.requires_grad
+    torch.testing.assert_close(v_target, v_online.detach())  # same weights, same actor draw
+    with torch.no_grad():  # moving the online critic leaves the target's V(s') alone
+        for p in critic.q_net.parameters():
+            p.add_(1.0)
+    torch.manual_seed(1)
+    torch.testing.assert_close(critic.next_v(batch.next_obs), v_target)
+
+
+def test_fresh_policy_actions_replace_the_policy_rows_q():
+    critic, batch = _pendulum_like_critic()
+    critic.fresh_policy_actions = True
+    expert, policy = Batch(*(x[:2] for x in batch)), Batch(*(x[2:] for x in batch))
+    opt = torch.optim.SGD(critic.q_net.parameters(), lr=0.0)
+    torch.manual_seed(5)
+    loss = iq_update(critic, opt, expert, policy, 0.9, 0.5)
+    torch.manual_seed(5)  # the same draws, in iq_update's order: V(s), V(s'), fresh actions
+    v, next_v = critic.v(batch.obs), critic.v(batch.next_obs)
+    fresh, _ = critic.actor(policy.obs)
+    q = torch.cat([critic.q(expert.obs, expert.actions), critic.q(policy.obs, fresh)])
+    is_expert = torch.tensor([True, True, False, False, False, False])
+    expected = iq_loss(q, v, next_v, batch.terminated, is_expert, 0.9, 0.5)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    critic.fresh_policy_actions = False  # the buffer's actions give another loss
+    torch.manual_seed(5)
+    assert iq_update(critic, opt, expert, policy, 0.9, 0.5).item() != pytest.approx(loss.item())
+
+
+def test_online_run_with_a_target_critic():
+    demos = generate_demonstrations(PendulumExpert(), "Pendulum-v1", 1, seed=0).transitions
+    base = dict(learning_starts=50, batch_size=32, eval_every=None, eval_episodes=1)
+    res = train_iq_learn("Pendulum-v1", demos, 80, config=IQLearnConfig(**base, target_tau=1.0))
+    for p_t, p in zip(
+        res.critic.target_q_net.parameters(), res.critic.q_net.parameters(), strict=True
+    ):
+        assert torch.equal(p_t, p)  # tau 1: a copy after every step
+    res = train_iq_learn("Pendulum-v1", demos, 80, config=IQLearnConfig(**base, target_tau=0.01))
+    gaps = [
+        (p_t - p).abs().max().item()
+        for p_t, p in zip(
+            res.critic.target_q_net.parameters(), res.critic.q_net.parameters(), strict=True
+        )
+    ]
+    assert max(gaps) > 0  # tau 0.01: the target lags behind
+    with pytest.raises(ValueError, match="target_tau"):
+        train_iq_learn("Pendulum-v1", demos, 80, config=IQLearnConfig(**base, target_tau=0.0))
