@@ -3,9 +3,15 @@
 import os
 
 # Several pytest-xdist workers share the machine: one torch thread each is fastest.
-# Notebook kernels started by nbval inherit this through the environment.
+# Notebook kernels started by nbval and the grader inherit this through the environment (their
+# first cell calls seed_everything); the worker itself, where the unit tests and the checks
+# compute, is set here: left at torch's default of one thread per core, the small tensors of
+# the checks ran 3-10x slower beside the other worker (test_ch01.py: 102 s in the suite, 14 s alone).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("COURSE_THREADS", "1")
+    from course_utils.runtime import configure_threads
+
+    configure_threads()
 
 
 def pytest_terminal_summary(terminalreporter):
