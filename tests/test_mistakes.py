@@ -447,7 +447,8 @@ def run_mistakes(notebook: Path, mistakes: list[Mistake], timeout: int = CELL_TI
                     with_mistake.cells[index] = mutated
                     selected, _ = grade.select_cells(with_mistake)
                     fast = [j for j in selected or range(len(nb.cells)) if index < j <= end]
-                    if fast != list(range(index + 1, end + 1)):
+                    code = [j for j in range(index + 1, end + 1) if nb.cells[j].cell_type == "code"]
+                    if fast != code:  # (markdown cells never run: no second trial for them)
                         trial = _trial(kernel, nb, executed, index, mutated, fast)
                         again = judge(trial, exercise, m)
                         if (again.caught, again.feedback) != (outcome.caught, outcome.feedback):
