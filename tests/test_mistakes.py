@@ -446,9 +446,10 @@ def run_mistakes(notebook: Path, mistakes: list[Mistake], timeout: int = CELL_TI
                     with_mistake = copy.deepcopy(nb)
                     with_mistake.cells[index] = mutated
                     selected, _ = grade.select_cells(with_mistake)
-                    fast = [j for j in selected or range(len(nb.cells)) if index < j <= end]
+                    # (markdown cells never run: they take no part in the comparison)
                     code = [j for j in range(index + 1, end + 1) if nb.cells[j].cell_type == "code"]
-                    if fast != code:  # (markdown cells never run: no second trial for them)
+                    fast = [j for j in selected if index < j <= end] if selected else code
+                    if fast != code:
                         trial = _trial(kernel, nb, executed, index, mutated, fast)
                         again = judge(trial, exercise, m)
                         if (again.caught, again.feedback) != (outcome.caught, outcome.feedback):
